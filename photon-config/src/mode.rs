@@ -1,6 +1,6 @@
 //! Operation-mode detection (the spec's section 3.1): command line, then `PHOTON_MODE`, then
-//! the config file, then a probe of the control plane, then standalone. The result says which source decided, for the
-//! start-up log and `/health`.
+//! the config file, then a probe of the control plane, then standalone. The result says which
+//! source decided, for the start-up log and `/health`.
 
 use std::time::{Duration, Instant};
 
