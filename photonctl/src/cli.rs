@@ -1,0 +1,83 @@
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+/// Operate a PhotonCloud platform: check that components are up, inspect their health.
+///
+/// Exit codes: 0 all healthy, 1 something answered but is unhealthy, 2 something is unreachable.
+#[derive(Debug, Parser)]
+#[command(name = "photonctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Test the connection to one component: reachability, latency and its /health
+    #[command(
+        after_help = "Example:\n  photonctl check-connection --endpoint http://chainfire:2381"
+    )]
+    CheckConnection(CheckConnectionArgs),
+
+    /// Show the health of several components as a table or JSON
+    #[command(
+        after_help = "Without --endpoint, every component's default admin endpoint on this \
+                            host is checked (see docs/ports.md).\n\nExample:\n  photonctl status \
+                            --endpoint http://10.0.0.5:9002 --endpoint http://10.0.0.6:8053"
+    )]
+    Status(StatusArgs),
+
+    /// Print a shell completion script (e.g. photonctl completions bash > /etc/bash_completion.d/photonctl)
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConnectionArgs {
+    /// Base URL of the component's admin HTTP server (its /health is queried)
+    #[arg(long, value_name = "URL")]
+    pub endpoint: String,
+
+    /// Seconds to wait for an answer
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = seconds)]
+    pub timeout: Duration,
+
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Base URL of a component's admin HTTP server; repeat for several
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Vec<String>,
+
+    /// Seconds to wait for each answer (all endpoints are asked at once)
+    #[arg(long, default_value = "3", value_name = "SECONDS", value_parser = seconds)]
+    pub timeout: Duration,
+
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable
+    Table,
+    /// Machine-readable JSON
+    Json,
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 3600.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 and 3600"
+        )),
+    }
+}
