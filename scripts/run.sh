@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 # One line per component: "name|admin URL|endpoints to print|extra flags". Each component issue
 # adds its line; the binary is target/release/<name>.
-COMPONENTS=()
+COMPONENTS=(
+  "chainfire|http://127.0.0.1:2381|etcd v3 API http://127.0.0.1:2379 (try: etcdctl put hello world)|--data-dir .photon/chainfire"
+)
 
 echo "==> building PhotonCloud (release)"
 cargo build --release --workspace --locked --quiet

@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and the tests need. Add to this list, never install by hand.
-SYSTEM_PACKAGES=()
+SYSTEM_PACKAGES=(
+  clang libclang-dev                   # RocksDB's build (bindgen)
+  protobuf-compiler libprotobuf-dev    # etcd-client's generated gRPC code
+  etcd-client curl                     # etcdctl and curl, for the end-to-end scripts
+)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
@@ -30,9 +34,8 @@ cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> tests"
-cargo nextest run --workspace --locked --no-fail-fast
 # nextest does not run doctests.
+echo "==> doctests"
 cargo test --workspace --doc --locked --quiet
 
 for script in tests/e2e/*.sh; do
@@ -40,3 +43,7 @@ for script in tests/e2e/*.sh; do
   echo "==> end-to-end: $script"
   bash "$script"
 done
+
+# Last, so that its summary closes the output.
+echo "==> tests"
+cargo nextest run --workspace --locked --no-fail-fast

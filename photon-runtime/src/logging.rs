@@ -5,7 +5,15 @@ use photon_config::schema::LoggingSection;
 use tracing_subscriber::EnvFilter;
 
 /// Libraries whose debug output drowns the component's own; kept at `warn` unless tracing.
-const CHATTY_LIBRARIES: &[&str] = &["hyper", "hyper_util", "h2", "tower", "rustls", "reqwest"];
+const CHATTY_LIBRARIES: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "h2",
+    "tower",
+    "rustls",
+    "reqwest",
+    "openraft",
+];
 
 /// Sets up the global subscriber from `[photon.logging]`, logging to standard error. A second
 /// call (tests start several services in one process) keeps the first subscriber.

@@ -1,0 +1,32 @@
+//! Consensus: openraft over the RocksDB log and state machine. A standalone chainfire is a
+//! single-member cluster that initialises itself, so the cluster only adds members.
+
+// openraft's storage traits return its `StorageError`, which is large by design.
+#![allow(clippy::result_large_err)]
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+use std::io::Cursor;
+
+use crate::store::types::{Applied, Command};
+
+openraft::declare_raft_types!(
+    /// chainfire's Raft: commands in, [`Applied`] out, u64 member ids.
+    pub TypeConfig:
+        D = Command,
+        R = Applied,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type StorageError = openraft::StorageError<u64>;
+
+fn storage_io(err: impl std::error::Error + 'static) -> openraft::AnyError {
+    openraft::AnyError::new(&err)
+}
