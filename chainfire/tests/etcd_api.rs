@@ -539,15 +539,20 @@ async fn a_slow_watcher_misses_nothing() {
         .revision();
     // More changes than the hub keeps in memory, so the watcher reads storage.
     let writes = 20_000;
-    let mut writer = client.clone();
-    let writing = tokio::spawn(async move {
-        for i in 1..writes {
-            let txn =
-                Txn::new().and_then([TxnOp::put(format!("s/{}", i % 100), i.to_string(), None)]);
-            writer.txn(txn).await.unwrap();
-        }
-    });
-    writing.await.unwrap();
+    let writers = 16;
+    let mut tasks = Vec::new();
+    for writer_index in 0..writers {
+        let mut writer = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (1 + writer_index..writes).step_by(writers) {
+                let key = format!("s/{}", i % 100);
+                writer.put(key, i.to_string(), None).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
 
     let mut stream = client
         .watch(

@@ -14,13 +14,18 @@ admin_port=$(free_port)
 "$bin" --component-id e2e-chainfire --data-dir "$work/data" --client-addr "127.0.0.1:$client_port" \
   --set "photon.metrics.endpoint=127.0.0.1:$admin_port" >"$work/chainfire.log" 2>&1 &
 pid=$!
-cleanup() { kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  kill -9 "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 export ETCDCTL_API=3
 # Without a scheme: etcdctl 3.4's `endpoint status` puts an `http://` endpoint into the HTTP/2
 # :authority header, which our HTTP/2 server rightly refuses (docs/chainfire.md).
-ctl() { etcdctl --endpoints="127.0.0.1:$client_port" --command-timeout=10s "$@"; }
+endpoint="127.0.0.1:$client_port"
+ctl() { etcdctl --endpoints="$endpoint" --command-timeout=10s "$@"; }
 
 passed=0
 failed=0
@@ -54,7 +59,7 @@ check "txn" $'SUCCESS\n\nOK' "$txn_out"
 check "txn result" $'txn-result\nsuccess' "$(ctl get txn-result)"
 
 # Watch: a background watcher sees a later put and delete.
-ctl watch watched >"$work/watch.out" 2>&1 &
+etcdctl --endpoints="$endpoint" watch watched >"$work/watch.out" 2>&1 &
 watcher=$!
 sleep 1
 ctl put watched one >/dev/null

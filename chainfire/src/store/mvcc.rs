@@ -41,11 +41,16 @@ pub struct Live {
 }
 
 impl KeyHistory {
-    /// The change in effect at store revision `at`, if the key existed then.
-    pub fn visible_at(&self, at: i64) -> Option<Revision> {
+    /// The last retained change with revision `main <= at`.
+    fn last_at_or_below(&self, at: i64) -> Option<RevEntry> {
         let position = self.revs.partition_point(|entry| entry.revision.main <= at);
-        let entry = self.revs.get(position.checked_sub(1)?)?;
-        (!entry.deleted).then_some(entry.revision)
+        self.revs.get(position.checked_sub(1)?).copied()
+    }
+
+    /// The last retained change strictly before `revision`.
+    fn last_before(&self, revision: Revision) -> Option<RevEntry> {
+        let position = self.revs.partition_point(|entry| entry.revision < revision);
+        self.revs.get(position.checked_sub(1)?).copied()
     }
 }
 
@@ -193,7 +198,8 @@ pub struct View<'a> {
 /// A transaction's writes before they are committed.
 #[derive(Debug, Default)]
 pub struct Staged {
-    /// New history of every key written.
+    /// For every key written: only the changes this transaction appends, and the key's state
+    /// after them (the committed history is not copied, so hot keys cost nothing extra).
     keys: BTreeMap<Vec<u8>, KeyHistory>,
     /// New records by revision.
     records: HashMap<Revision, KvRecord>,
@@ -214,10 +220,29 @@ impl<'a> View<'a> {
         self.index.revision
     }
 
-    fn history(&self, key: &[u8]) -> Option<&KeyHistory> {
-        self.staged
-            .and_then(|staged| staged.keys.get(key))
-            .or_else(|| self.index.keys.get(key))
+    /// The key's staged changes (newest) and committed history.
+    fn layers(&self, key: &[u8]) -> (Option<&KeyHistory>, Option<&KeyHistory>) {
+        (
+            self.staged.and_then(|staged| staged.keys.get(key)),
+            self.index.keys.get(key),
+        )
+    }
+
+    /// The key's current state: staged if the transaction wrote it, else committed.
+    fn live(&self, key: &[u8]) -> Option<Live> {
+        match self.layers(key) {
+            (Some(staged), _) => staged.live,
+            (None, committed) => committed.and_then(|history| history.live),
+        }
+    }
+
+    /// The change in effect at store revision `at`, if the key existed then.
+    fn visible_at(&self, key: &[u8], at: i64) -> Option<Revision> {
+        let (staged, committed) = self.layers(key);
+        let entry = staged
+            .and_then(|history| history.last_at_or_below(at))
+            .or_else(|| committed.and_then(|history| history.last_at_or_below(at)))?;
+        (!entry.deleted).then_some(entry.revision)
     }
 
     fn record(&self, revision: Revision) -> Result<KvRecord, ApplyError> {
@@ -249,7 +274,7 @@ impl<'a> View<'a> {
     pub fn visible(&self, range: &KeyRange, at: i64) -> Result<Vec<KvRecord>, ApplyError> {
         let mut found = Vec::new();
         for key in self.keys_in(range) {
-            if let Some(revision) = self.history(key).and_then(|h| h.visible_at(at)) {
+            if let Some(revision) = self.visible_at(key, at) {
                 found.push(self.record(revision)?);
             }
         }
@@ -258,7 +283,7 @@ impl<'a> View<'a> {
 
     /// The key's record as of now, when it exists.
     pub fn current(&self, key: &[u8]) -> Result<Option<KvRecord>, ApplyError> {
-        match self.history(key).and_then(|history| history.live) {
+        match self.live(key) {
             Some(live) => self.record(live.mod_revision).map(Some),
             None => Ok(None),
         }
@@ -266,13 +291,11 @@ impl<'a> View<'a> {
 
     /// The record a key had just before `revision` (for watchers' `prev_kv`).
     pub fn before(&self, key: &[u8], revision: Revision) -> Result<Option<KvRecord>, ApplyError> {
-        let Some(history) = self.history(key) else {
-            return Ok(None);
-        };
-        let position = history
-            .revs
-            .partition_point(|entry| entry.revision < revision);
-        match position.checked_sub(1).map(|p| history.revs[p]) {
+        let (staged, committed) = self.layers(key);
+        let entry = staged
+            .and_then(|history| history.last_before(revision))
+            .or_else(|| committed.and_then(|history| history.last_before(revision)));
+        match entry {
             Some(entry) if !entry.deleted => self.record(entry.revision).map(Some),
             _ => Ok(None),
         }
@@ -475,24 +498,17 @@ impl<'a> Writer<'a> {
 
     fn stage(&mut self, record: KvRecord, prev: Option<KvRecord>) {
         let revision = self.next_revision();
-        let mut history = self
-            .staged
-            .keys
-            .get(&record.key)
-            .or_else(|| self.index.keys.get(&record.key))
-            .cloned()
-            .unwrap_or_default();
-        history.revs.push(RevEntry {
+        let appended = self.staged.keys.entry(record.key.clone()).or_default();
+        appended.revs.push(RevEntry {
             revision,
             deleted: record.deleted,
         });
-        history.live = (!record.deleted).then_some(Live {
+        appended.live = (!record.deleted).then_some(Live {
             create_revision: record.create_revision,
             version: record.version,
             lease: record.lease,
             mod_revision: revision,
         });
-        self.staged.keys.insert(record.key.clone(), history);
         self.staged.records.insert(revision, record.clone());
         self.staged.changes.push(Change {
             revision,
@@ -669,14 +685,14 @@ impl<'a> Writer<'a> {
         if !staged.changes.is_empty() {
             index.revision += 1;
         }
-        for (key, history) in staged.keys {
+        for (key, appended) in staged.keys {
             let old_lease = index
                 .keys
                 .get(&key)
                 .and_then(|h| h.live)
                 .map_or(0, |live| live.lease);
-            let new_lease = history.live.map_or(0, |live| live.lease);
-            if (old_lease != new_lease || history.live.is_none())
+            let new_lease = appended.live.map_or(0, |live| live.lease);
+            if (old_lease != new_lease || appended.live.is_none())
                 && let Some(keys) = index.lease_keys.get_mut(&old_lease)
             {
                 keys.remove(&key);
@@ -688,7 +704,9 @@ impl<'a> Writer<'a> {
                     .or_default()
                     .insert(key.clone());
             }
-            index.keys.insert(key, history);
+            let history = index.keys.entry(key).or_default();
+            history.revs.extend(appended.revs);
+            history.live = appended.live;
         }
         for lease in &leases_put {
             index.leases.insert(lease.id, *lease);
