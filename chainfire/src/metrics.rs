@@ -1,17 +1,74 @@
-//! `photon_chainfire_*` metrics, read from the member's state at each scrape.
+//! `photon_chainfire_*` metrics: request latencies and open watches, counted as they happen,
+//! and the member's Raft and storage state, read at each scrape.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use photon_runtime::Service;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::config::ChainfireSections;
 use crate::node::Node;
 
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// What the API records as it serves.
+#[derive(Debug, Clone)]
+pub struct ApiMetrics {
+    /// Open watches on all streams.
+    pub watches: Gauge,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        Self {
+            watches: Gauge::default(),
+            // 100 µs to about 3 s.
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+            }),
+        }
+    }
+}
+
+impl ApiMetrics {
+    /// Starts timing a `method` request; the time is recorded when the timer is dropped.
+    pub fn time(&self, method: &'static str) -> RequestTimer {
+        RequestTimer {
+            histogram: self
+                .latency
+                .get_or_create(&vec![("method", method)])
+                .clone(),
+            started: Instant::now(),
+        }
+    }
+}
+
+pub struct RequestTimer {
+    histogram: Histogram,
+    started: Instant,
+}
+
+impl Drop for RequestTimer {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
 pub fn register(service: &Service<ChainfireSections>, node: Arc<Node>) {
+    let api = node.api_metrics.clone();
     service.register_metrics(|registry| {
+        registry.register(
+            "request_duration_seconds",
+            "Time to serve etcd API requests, by method",
+            api.latency,
+        );
+        registry.register("watches", "Open watches", api.watches);
         registry.register_collector(Box::new(NodeCollector { node }));
     });
 }

@@ -15,6 +15,7 @@ use tonic::Status;
 
 use crate::config::ChainfireSections;
 use crate::lease::Lessor;
+use crate::metrics::ApiMetrics;
 use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::NoPeers;
@@ -44,6 +45,7 @@ pub struct Node {
     pub progress_notify_interval: Duration,
     /// The shortest TTL a lease gets (etcd: 1.5 election timeouts, rounded up).
     pub min_lease_ttl: i64,
+    pub api_metrics: ApiMetrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +152,7 @@ impl Node {
                 sections.server.progress_notify_interval_sec,
             ),
             min_lease_ttl,
+            api_metrics: ApiMetrics::default(),
         }))
     }
 

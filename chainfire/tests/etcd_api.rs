@@ -748,3 +748,40 @@ async fn sigterm_stops_cleanly() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn metrics_count_watches_and_time_requests() {
+    let server = Chainfire::start(&[]).await;
+    let mut client = server.client().await;
+    client.put("m", "1", None).await.unwrap();
+    let mut stream = client.watch("m", None).await.unwrap();
+    assert!(next(&mut stream).await.created());
+
+    let scrape = || async {
+        reqwest::get(format!("http://{}/metrics", server.admin_addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let body = scrape().await;
+    for expected in [
+        "photon_chainfire_watches 1",
+        r#"photon_chainfire_request_duration_seconds_count{method="Put"} 1"#,
+        "photon_chainfire_mvcc_revision 2",
+        "photon_chainfire_raft_is_leader 1",
+    ] {
+        assert!(body.contains(expected), "{expected} missing from:\n{body}");
+    }
+
+    drop(stream);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !scrape().await.contains("photon_chainfire_watches 0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed watch is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

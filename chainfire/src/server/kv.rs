@@ -60,6 +60,7 @@ impl PbKvService for KvApi {
         &self,
         request: Request<PbRangeRequest>,
     ) -> Result<Response<PbRangeResponse>, Status> {
+        let _timer = self.node.api_metrics.time("Range");
         Ok(Response::new(self.read_range(&request.into_inner()).await?))
     }
 
@@ -70,6 +71,7 @@ impl PbKvService for KvApi {
         &self,
         request: Request<PbRangeRequest>,
     ) -> Result<Response<Self::RangeStreamStream>, Status> {
+        let _timer = self.node.api_metrics.time("RangeStream");
         let mut whole = self.read_range(&request.into_inner()).await?;
         let kvs = std::mem::take(&mut whole.kvs);
         let mut chunks: Vec<PbRangeResponse> = kvs
@@ -96,6 +98,7 @@ impl PbKvService for KvApi {
     }
 
     async fn put(&self, request: Request<PbPutRequest>) -> Result<Response<PbPutResponse>, Status> {
+        let _timer = self.node.api_metrics.time("Put");
         let request = request.into_inner();
         validate::size(&request, self.node.max_request_bytes)?;
         validate::put(
@@ -115,6 +118,7 @@ impl PbKvService for KvApi {
         &self,
         request: Request<PbDeleteRequest>,
     ) -> Result<Response<PbDeleteResponse>, Status> {
+        let _timer = self.node.api_metrics.time("DeleteRange");
         let request = request.into_inner();
         validate::size(&request, self.node.max_request_bytes)?;
         validate::key(&request.key)?;
@@ -126,6 +130,7 @@ impl PbKvService for KvApi {
     }
 
     async fn txn(&self, request: Request<PbTxnRequest>) -> Result<Response<PbTxnResponse>, Status> {
+        let _timer = self.node.api_metrics.time("Txn");
         let request = request.into_inner();
         validate::size(&request, self.node.max_request_bytes)?;
         validate::txn(&request, self.node.max_txn_ops)?;
@@ -139,6 +144,7 @@ impl PbKvService for KvApi {
         &self,
         request: Request<PbCompactionRequest>,
     ) -> Result<Response<PbCompactionResponse>, Status> {
+        let _timer = self.node.api_metrics.time("Compact");
         let request = request.into_inner();
         let (revision, _) = self
             .node

@@ -46,6 +46,7 @@ impl PbLeaseService for LeaseApi {
         &self,
         request: Request<PbLeaseGrantRequest>,
     ) -> Result<Response<PbLeaseGrantResponse>, Status> {
+        let _timer = self.node.api_metrics.time("LeaseGrant");
         let request = request.into_inner();
         if request.ttl > MAX_LEASE_TTL {
             return Err(Status::out_of_range("etcdserver: too large lease TTL"));
@@ -69,6 +70,7 @@ impl PbLeaseService for LeaseApi {
         &self,
         request: Request<PbLeaseRevokeRequest>,
     ) -> Result<Response<PbLeaseRevokeResponse>, Status> {
+        let _timer = self.node.api_metrics.time("LeaseRevoke");
         let id = request.into_inner().id;
         let (revision, _) = self.node.propose(Command::LeaseRevoke { id }).await?;
         Ok(Response::new(PbLeaseRevokeResponse {
@@ -106,6 +108,7 @@ impl PbLeaseService for LeaseApi {
         &self,
         request: Request<PbLeaseTimeToLiveRequest>,
     ) -> Result<Response<PbLeaseTimeToLiveResponse>, Status> {
+        let _timer = self.node.api_metrics.time("LeaseTimeToLive");
         let request = request.into_inner();
         let revision = self.node.store.revision();
         let Some(remaining) = self.node.lessor.remaining(request.id) else {
@@ -141,6 +144,7 @@ impl PbLeaseService for LeaseApi {
         &self,
         _request: Request<PbLeaseLeasesRequest>,
     ) -> Result<Response<PbLeaseLeasesResponse>, Status> {
+        let _timer = self.node.api_metrics.time("LeaseLeases");
         let index = self.node.store.index_guard();
         Ok(Response::new(PbLeaseLeasesResponse {
             header: self.node.header(index.revision),

@@ -44,6 +44,7 @@ impl PbMaintenanceService for MaintenanceApi {
         &self,
         _request: Request<PbStatusRequest>,
     ) -> Result<Response<PbStatusResponse>, Status> {
+        let _timer = self.node.api_metrics.time("Status");
         let metrics = self.node.raft.metrics().borrow().clone();
         let db_size = self.node.store.db().size_bytes() as i64;
         Ok(Response::new(PbStatusResponse {

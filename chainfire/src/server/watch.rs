@@ -97,9 +97,22 @@ impl WatchStream {
                 _ = ticker.tick() => self.notify_progress().await,
             };
             if step.is_err() {
+                self.node
+                    .api_metrics
+                    .watches
+                    .dec_by(self.watches.len() as i64);
                 return;
             }
         }
+    }
+
+    /// Forgets a watch; `false` when there was none with that id.
+    fn remove(&mut self, id: i64) -> bool {
+        let removed = self.watches.remove(&id).is_some();
+        if removed {
+            self.node.api_metrics.watches.dec();
+        }
+        removed
     }
 
     async fn send(&self, response: PbWatchResponse) -> Result<(), Gone> {
@@ -151,10 +164,11 @@ impl WatchStream {
                 created.created = true;
                 self.send(created).await?;
                 self.watches.insert(id, watch);
+                self.node.api_metrics.watches.inc();
                 self.deliver(id).await
             }
             Some(PbWatchRequestUnion::CancelRequest(cancel)) => {
-                if self.watches.remove(&cancel.watch_id).is_some() {
+                if self.remove(cancel.watch_id) {
                     let mut canceled = self.response(cancel.watch_id);
                     canceled.canceled = true;
                     self.send(canceled).await?;
@@ -184,7 +198,7 @@ impl WatchStream {
             return Ok(());
         };
         if watch.next_revision <= progress.compact_revision {
-            self.watches.remove(&id);
+            self.remove(id);
             let mut canceled = self.response(id);
             canceled.canceled = true;
             canceled.compact_revision = progress.compact_revision;
@@ -210,7 +224,7 @@ impl WatchStream {
                 Ok(changes) => changes,
                 Err(reason) => {
                     tracing::error!("watch {id} cannot read history: {reason}");
-                    self.watches.remove(&id);
+                    self.remove(id);
                     let mut canceled = self.response(id);
                     canceled.canceled = true;
                     canceled.cancel_reason = format!("chainfire: cannot read history: {reason}");
