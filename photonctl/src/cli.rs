@@ -29,6 +29,10 @@ pub enum Command {
     )]
     Status(StatusArgs),
 
+    /// Read and write chainfire (or any etcd v3 server) keys
+    #[command(subcommand)]
+    Kv(KvCommand),
+
     /// Print a shell completion script (e.g. photonctl completions bash > /etc/bash_completion.d/photonctl)
     Completions {
         #[arg(value_enum)]
@@ -62,6 +66,60 @@ pub struct StatusArgs {
 
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Print a key's value, or every key under a prefix
+    Get {
+        key: String,
+        /// Treat KEY as a prefix
+        #[arg(long)]
+        prefix: bool,
+        #[command(flatten)]
+        target: Chainfire,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Set a key
+    Put {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        target: Chainfire,
+    },
+    /// Delete a key, or every key under a prefix; prints how many were deleted
+    Del {
+        key: String,
+        /// Treat KEY as a prefix
+        #[arg(long)]
+        prefix: bool,
+        #[command(flatten)]
+        target: Chainfire,
+    },
+    /// Print changes to a key (or prefix) as they happen, until interrupted; survives chainfire
+    /// restarts without losing events
+    Watch {
+        key: String,
+        /// Treat KEY as a prefix
+        #[arg(long)]
+        prefix: bool,
+        #[command(flatten)]
+        target: Chainfire,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Chainfire {
+    /// chainfire client endpoints, comma-separated
+    #[arg(
+        long,
+        env = "PHOTON_CHAINFIRE_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:2379",
+        value_name = "URLS"
+    )]
+    pub endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

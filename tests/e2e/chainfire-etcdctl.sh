@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # chainfire driven by the real etcdctl (Debian's etcd-client): put/get/del, txn, watch, leases,
-# compaction, member list, endpoint status and health.
+# compaction, member list, endpoint status and health; then photonctl kv, checked against etcdctl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --quiet --locked -p chainfire
+cargo build --quiet --locked -p chainfire -p photonctl
 bin=target/debug/chainfire
+photonctl=target/debug/photonctl
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 client_port=$(free_port)
@@ -17,6 +18,7 @@ pid=$!
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   kill -9 "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -87,6 +89,23 @@ contains "read below compaction" "required revision has been compacted" "$(ctl g
 contains "member list" "e2e-chainfire" "$(ctl member list)"
 contains "endpoint status" "3.5.0" "$(ctl endpoint status)"
 contains "/health" '"status":"healthy"' "$(curl -s "http://127.0.0.1:$admin_port/health")"
+
+# photonctl kv and etcdctl see the same data.
+kv() { "$photonctl" kv "$@" --endpoints "http://$endpoint"; }
+check "photonctl kv put" "OK" "$(kv put tool/one 1)"
+check "etcdctl sees photonctl's put" $'tool/one\n1' "$(ctl get tool/one)"
+ctl put tool/two 2 >/dev/null
+check "photonctl kv get --prefix" $'tool/one\n1\ntool/two\n2' "$(kv get tool/ --prefix)"
+contains "photonctl kv get --output json" '"mod_revision"' "$(kv get tool/two --output json)"
+"$photonctl" kv watch tool/ --prefix --endpoints "http://$endpoint" >"$work/kv-watch.out" 2>&1 &
+kv_watcher=$!
+sleep 1
+ctl put tool/three 3 >/dev/null
+check "photonctl kv del --prefix" "3" "$(kv del tool/ --prefix)"
+sleep 1
+kill "$kv_watcher" 2>/dev/null || true
+check "photonctl kv watch" $'PUT tool/three 3\nDELETE tool/one\nDELETE tool/three\nDELETE tool/two' "$(cat "$work/kv-watch.out")"
+contains "photonctl kv against nothing fails" "chainfire at http://127.0.0.1:1 did not answer" "$("$photonctl" kv get x --endpoints http://127.0.0.1:1 2>&1 || true)"
 
 echo "chainfire-etcdctl: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
