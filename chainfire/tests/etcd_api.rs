@@ -785,3 +785,46 @@ async fn metrics_count_watches_and_time_requests() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn reads_racing_writes_always_succeed_and_see_whole_writes() {
+    let server = Chainfire::start(&[]).await;
+    let client = server.client().await;
+    let mut tasks = Vec::new();
+    for writer in 0..4 {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..300 {
+                // Both keys of a pair change in one transaction.
+                let value = format!("{writer}-{i}");
+                let txn = Txn::new().and_then([
+                    TxnOp::put(format!("race/{writer}/a"), value.clone(), None),
+                    TxnOp::put(format!("race/{writer}/b"), value, None),
+                ]);
+                client.txn(txn).await.unwrap();
+            }
+        }));
+    }
+    for reader in 0..4 {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..300 {
+                let mut options = GetOptions::new().with_prefix();
+                if reader % 2 == 0 {
+                    options = options.with_serializable();
+                }
+                let response = client.get("race/", Some(options)).await.unwrap();
+                for pair in response.kvs().chunks(2) {
+                    assert_eq!(
+                        pair[0].value(),
+                        pair[1].value(),
+                        "a transaction seen half done"
+                    );
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}

@@ -83,15 +83,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = WriteBatch::default();
         let mut responses = Vec::new();
         let mut published = Vec::new();
+        let mut applier = self.store.applier();
         for entry in entries {
             self.applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => responses.push(Applied {
-                    revision: self.store.revision(),
+                    revision: applier.revision(),
                     outcome: None,
                 }),
                 EntryPayload::Normal(command) => {
-                    let (applied, changes) = self.store.apply(&command, &mut batch);
+                    let (applied, changes) = applier.apply(&command, &mut batch);
                     if let Some(Ok(_)) = &applied.outcome {
                         self.lessor.applied(&command);
                     }
@@ -101,7 +102,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
                     responses.push(Applied {
-                        revision: self.store.revision(),
+                        revision: applier.revision(),
                         outcome: None,
                     });
                 }
@@ -109,8 +110,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         self.record_progress(&mut batch);
         // Not synced: the log entries are, and a replay after a crash re-applies them.
-        self.store
-            .db()
+        applier
             .write(batch, false)
             .map_err(|err| StorageIOError::write_state_machine(storage_io(err)))?;
         for (revision, changes) in published {
@@ -148,12 +148,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let write = |err| StorageIOError::write_snapshot(Some(meta.signature()), storage_io(err));
         let image: StoreImage = decode(&data, "snapshot").map_err(write)?;
-        let mut batch = WriteBatch::default();
-        self.store.install(&image, &mut batch).map_err(write)?;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        let mut batch = WriteBatch::default();
         self.record_progress(&mut batch);
-        self.store.db().write(batch, true).map_err(write)?;
+        self.store.install(&image, batch).map_err(write)?;
         self.lessor.reset_all(&image.leases);
         self.save_snapshot_file(meta, &data).map_err(|err| {
             StorageIOError::write_snapshot(Some(meta.signature()), storage_io(err))

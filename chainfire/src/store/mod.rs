@@ -5,7 +5,7 @@ pub mod mvcc;
 pub mod types;
 pub mod watch_hub;
 
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use etcd_client::proto::{PbDeleteRequest, PbPutRequest, PbTxnRequest};
 use prost::Message;
@@ -66,65 +66,14 @@ impl Store {
         self.index_guard().revision
     }
 
-    /// Applies one command; its writes go into `batch` and the index. A refused command changes
-    /// nothing. Returns the changes for watchers, to publish once `batch` is written.
-    pub fn apply(&self, command: &Command, batch: &mut WriteBatch) -> (Applied, Vec<Change>) {
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        let mut writer = Writer::new(&mut index, &self.db);
-        let outcome: Result<Vec<u8>, ApplyError> = match command {
-            Command::Put(bytes) => decode_request::<PbPutRequest>(bytes)
-                .and_then(|request| writer.put(&request))
-                .map(|response| response.encode_to_vec()),
-            Command::DeleteRange(bytes) => decode_request::<PbDeleteRequest>(bytes)
-                .and_then(|request| writer.delete_range(&request))
-                .map(|response| response.encode_to_vec()),
-            Command::Txn(bytes) => decode_request::<PbTxnRequest>(bytes)
-                .and_then(|request| writer.txn(&request))
-                .map(|response| response.encode_to_vec()),
-            Command::Compact { revision } => writer.compact(*revision).map(|()| Vec::new()),
-            Command::LeaseGrant { id, ttl } => writer.lease_grant(*id, *ttl).map(|()| Vec::new()),
-            Command::LeaseRevoke { id } => writer.lease_revoke(*id).map(|()| Vec::new()),
-        };
-        if let Err(refusal) = outcome {
-            drop(writer);
-            return (
-                Applied {
-                    revision: index.revision,
-                    outcome: Some(Err(refusal)),
-                },
-                Vec::new(),
-            );
+    /// Takes the store for applying writes. Readers wait until the applier is dropped, so they
+    /// never see index entries whose records are not in the database yet: write the batch
+    /// with [`Applier::write`] before dropping it.
+    pub fn applier(&self) -> Applier<'_> {
+        Applier {
+            store: self,
+            index: self.index.write().unwrap_or_else(|p| p.into_inner()),
         }
-        let outcome_bytes = outcome.unwrap_or_default();
-        let result = writer.commit();
-
-        let revisions = self.db.cf(CF_REV);
-        for (revision, record) in &result.records {
-            batch.put_cf(revisions, revision.to_bytes(), encode(record));
-        }
-        for revision in &result.deleted_revisions {
-            batch.delete_cf(revisions, revision.to_bytes());
-        }
-        let leases = self.db.cf(CF_LEASE);
-        for lease in &result.leases_put {
-            batch.put_cf(leases, lease.id.to_be_bytes(), encode(lease));
-        }
-        for id in &result.leases_deleted {
-            batch.delete_cf(leases, id.to_be_bytes());
-        }
-        let meta = self.db.cf(CF_META);
-        batch.put_cf(meta, META_REVISION, encode(&index.revision));
-        batch.put_cf(meta, META_COMPACT, encode(&index.compact_revision));
-        if matches!(command, Command::Compact { .. }) {
-            self.hub.compacted(index.compact_revision);
-        }
-        (
-            Applied {
-                revision: index.revision,
-                outcome: Some(Ok(outcome_bytes)),
-            },
-            result.changes,
-        )
     }
 
     /// The whole state, for a Raft snapshot.
@@ -149,8 +98,9 @@ impl Store {
         })
     }
 
-    /// Replaces the whole state with `image` (a snapshot from the leader), in `batch`.
-    pub fn install(&self, image: &StoreImage, batch: &mut WriteBatch) -> Result<(), DbError> {
+    /// Replaces the whole state with `image` (a snapshot from the leader), writing it together
+    /// with what `batch` already holds, synced.
+    pub fn install(&self, image: &StoreImage, mut batch: WriteBatch) -> Result<(), DbError> {
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         for family in [CF_REV, CF_LEASE] {
             let cf = self.db.cf(family);
@@ -173,6 +123,7 @@ impl Store {
         let meta = self.db.cf(CF_META);
         batch.put_cf(meta, META_REVISION, encode(&fresh.revision));
         batch.put_cf(meta, META_COMPACT, encode(&fresh.compact_revision));
+        self.db.write(batch, true)?;
         *index = fresh;
         self.hub.reset(image.revision, image.compact_revision);
         Ok(())
@@ -207,6 +158,84 @@ impl Store {
             });
         }
         Ok(changes)
+    }
+}
+
+/// Exclusive access to the store while a batch of commands is applied.
+pub struct Applier<'a> {
+    store: &'a Store,
+    index: RwLockWriteGuard<'a, Index>,
+}
+
+impl Applier<'_> {
+    pub fn revision(&self) -> i64 {
+        self.index.revision
+    }
+
+    /// Applies one command; its writes go into `batch` and the index. A refused command changes
+    /// nothing. Returns the changes for watchers, to publish once `batch` is written.
+    pub fn apply(&mut self, command: &Command, batch: &mut WriteBatch) -> (Applied, Vec<Change>) {
+        let index = &mut *self.index;
+        let mut writer = Writer::new(index, &self.store.db);
+        let outcome: Result<Vec<u8>, ApplyError> = match command {
+            Command::Put(bytes) => decode_request::<PbPutRequest>(bytes)
+                .and_then(|request| writer.put(&request))
+                .map(|response| response.encode_to_vec()),
+            Command::DeleteRange(bytes) => decode_request::<PbDeleteRequest>(bytes)
+                .and_then(|request| writer.delete_range(&request))
+                .map(|response| response.encode_to_vec()),
+            Command::Txn(bytes) => decode_request::<PbTxnRequest>(bytes)
+                .and_then(|request| writer.txn(&request))
+                .map(|response| response.encode_to_vec()),
+            Command::Compact { revision } => writer.compact(*revision).map(|()| Vec::new()),
+            Command::LeaseGrant { id, ttl } => writer.lease_grant(*id, *ttl).map(|()| Vec::new()),
+            Command::LeaseRevoke { id } => writer.lease_revoke(*id).map(|()| Vec::new()),
+        };
+        if let Err(refusal) = outcome {
+            drop(writer);
+            return (
+                Applied {
+                    revision: index.revision,
+                    outcome: Some(Err(refusal)),
+                },
+                Vec::new(),
+            );
+        }
+        let outcome_bytes = outcome.unwrap_or_default();
+        let result = writer.commit();
+
+        let revisions = self.store.db.cf(CF_REV);
+        for (revision, record) in &result.records {
+            batch.put_cf(revisions, revision.to_bytes(), encode(record));
+        }
+        for revision in &result.deleted_revisions {
+            batch.delete_cf(revisions, revision.to_bytes());
+        }
+        let leases = self.store.db.cf(CF_LEASE);
+        for lease in &result.leases_put {
+            batch.put_cf(leases, lease.id.to_be_bytes(), encode(lease));
+        }
+        for id in &result.leases_deleted {
+            batch.delete_cf(leases, id.to_be_bytes());
+        }
+        let meta = self.store.db.cf(CF_META);
+        batch.put_cf(meta, META_REVISION, encode(&index.revision));
+        batch.put_cf(meta, META_COMPACT, encode(&index.compact_revision));
+        if matches!(command, Command::Compact { .. }) {
+            self.store.hub.compacted(index.compact_revision);
+        }
+        (
+            Applied {
+                revision: index.revision,
+                outcome: Some(Ok(outcome_bytes)),
+            },
+            result.changes,
+        )
+    }
+
+    /// Writes `batch` while readers still wait.
+    pub fn write(self, batch: WriteBatch, sync: bool) -> Result<(), DbError> {
+        self.store.db.write(batch, sync)
     }
 }
 
@@ -258,16 +287,14 @@ mod tests {
             lease,
             ..Default::default()
         };
-        let mut batch = WriteBatch::default();
-        let (applied, _) = store.apply(&Command::Put(request.encode_to_vec()), &mut batch);
-        store.db().write(batch, false).unwrap();
-        applied
+        apply(store, Command::Put(request.encode_to_vec()))
     }
 
     fn apply(store: &Store, command: Command) -> Applied {
         let mut batch = WriteBatch::default();
-        let (applied, _) = store.apply(&command, &mut batch);
-        store.db().write(batch, false).unwrap();
+        let mut applier = store.applier();
+        let (applied, _) = applier.apply(&command, &mut batch);
+        applier.write(batch, false).unwrap();
         applied
     }
 
@@ -305,9 +332,7 @@ mod tests {
         let target_dir = tempfile::TempDir::new().unwrap();
         let target = Store::open(Db::open(target_dir.path()).unwrap()).unwrap();
         put(&target, "stale", "gone", 0);
-        let mut batch = WriteBatch::default();
-        target.install(&image, &mut batch).unwrap();
-        target.db().write(batch, true).unwrap();
+        target.install(&image, WriteBatch::default()).unwrap();
 
         assert_eq!(target.revision(), source.revision());
         for revision in [0, 3, 4] {
