@@ -15,6 +15,7 @@ use etcd_client::proto::{
     PbClusterServer, PbKvServer, PbLeaseServer, PbMaintenanceServer, PbWatchServer,
 };
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
@@ -58,11 +59,23 @@ pub async fn serve(
         .add_service(PbMaintenanceServer::new(maintenance::MaintenanceApi::new(
             node,
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned());
+        .serve_with_incoming_shutdown(without_nagle(listener), stop.cancelled_owned());
     tokio::select! {
         served = server => served,
         () = grace => Ok(()),
     }
+}
+
+/// Accepted connections with Nagle's algorithm off: small gRPC responses must not wait for the
+/// client's delayed ACK (about 40 ms a request otherwise).
+fn without_nagle(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 /// Binds the client address, naming it in the error.
