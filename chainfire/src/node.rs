@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::proto::PbResponseHeader;
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use rand::Rng;
 use rocksdb::WriteBatch;
@@ -19,6 +18,7 @@ use crate::metrics::ApiMetrics;
 use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::NoPeers;
+use crate::raft::proposer::Proposer;
 use crate::raft::state_machine::StateMachine;
 use crate::store::Store;
 use crate::store::db::{CF_RAFT, Db, encode};
@@ -35,6 +35,7 @@ pub struct Identity {
 
 pub struct Node {
     pub raft: Raft,
+    proposer: Proposer,
     pub store: Arc<Store>,
     pub lessor: Arc<Lessor>,
     pub identity: Identity,
@@ -140,6 +141,7 @@ impl Node {
 
         let min_lease_ttl = (sections.raft.election_timeout_ms * 3 / 2).div_ceil(1000) as i64;
         Ok(Arc::new(Node {
+            proposer: Proposer::start(raft.clone()),
             raft,
             store,
             lessor,
@@ -166,26 +168,9 @@ impl Node {
         })
     }
 
-    /// Replicates `command` and returns what the state machine answered.
+    /// Replicates `command` and returns the store revision after it and the encoded answer.
     pub async fn propose(&self, command: Command) -> Result<(i64, Vec<u8>), Status> {
-        let description = command.to_string();
-        let response = self
-            .raft
-            .client_write(command)
-            .await
-            .map_err(|err| match err {
-                RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
-                    Status::unavailable("etcdserver: not leader")
-                }
-                RaftError::APIError(ClientWriteError::ChangeMembershipError(err)) => {
-                    Status::failed_precondition(err.to_string())
-                }
-                RaftError::Fatal(fatal) => {
-                    tracing::error!("Raft stopped while proposing {description}: {fatal}");
-                    Status::unavailable(format!("etcdserver: raft stopped: {fatal}"))
-                }
-            })?;
-        let Applied { revision, outcome } = response.data;
+        let Applied { revision, outcome } = self.proposer.propose(command).await?;
         match outcome {
             Some(Ok(body)) => Ok((revision, body)),
             Some(Err(refusal)) => Err(apply_status(&refusal)),

@@ -6,17 +6,19 @@
 
 pub mod log_store;
 pub mod network;
+pub mod proposer;
 pub mod state_machine;
 
 use std::io::Cursor;
 
-use crate::store::types::{Applied, Command};
+use crate::store::types::{Applied, Proposal};
 
 openraft::declare_raft_types!(
-    /// chainfire's Raft: commands in, [`Applied`] out, u64 member ids.
+    /// chainfire's Raft: a batch of commands in, one [`Applied`] per command out, u64 member
+    /// ids.
     pub TypeConfig:
-        D = Command,
-        R = Applied,
+        D = Proposal,
+        R = Vec<Applied>,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,

@@ -15,7 +15,7 @@ use rocksdb::WriteBatch;
 use super::{StorageError, TypeConfig, storage_io};
 use crate::lease::Lessor;
 use crate::store::db::{CF_META, decode, encode};
-use crate::store::types::Applied;
+use crate::store::types::{Applied, Proposal};
 use crate::store::{Store, StoreImage};
 
 const APPLIED: &[u8] = b"applied";
@@ -75,7 +75,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Applied>>, StorageError>
     where
         I: IntoIterator<Item = openraft::Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -87,24 +87,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             self.applied = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Blank => responses.push(Applied {
-                    revision: applier.revision(),
-                    outcome: None,
-                }),
-                EntryPayload::Normal(command) => {
-                    let (applied, changes) = applier.apply(&command, &mut batch);
-                    if let Some(Ok(_)) = &applied.outcome {
-                        self.lessor.applied(&command);
+                EntryPayload::Blank => responses.push(Vec::new()),
+                EntryPayload::Normal(Proposal(commands)) => {
+                    let mut answers = Vec::with_capacity(commands.len());
+                    for command in &commands {
+                        let (applied, changes) = applier.apply(command, &mut batch);
+                        if let Some(Ok(_)) = &applied.outcome {
+                            self.lessor.applied(command);
+                        }
+                        published.push((applied.revision, changes));
+                        answers.push(applied);
                     }
-                    published.push((applied.revision, changes));
-                    responses.push(applied);
+                    responses.push(answers);
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    responses.push(Applied {
-                        revision: applier.revision(),
-                        outcome: None,
-                    });
+                    responses.push(Vec::new());
                 }
             }
         }

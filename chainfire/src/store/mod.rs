@@ -5,6 +5,7 @@ pub mod mvcc;
 pub mod types;
 pub mod watch_hub;
 
+use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use etcd_client::proto::{PbDeleteRequest, PbPutRequest, PbTxnRequest};
@@ -13,7 +14,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 
 use db::{CF_LEASE, CF_META, CF_REV, Db, DbError, decode, encode};
-use mvcc::{Index, View, Writer};
+use mvcc::{Index, RecordSource, View, Writer};
 use types::{Applied, ApplyError, Change, Command, KvRecord, LeaseRecord, Revision};
 use watch_hub::WatchHub;
 
@@ -73,6 +74,7 @@ impl Store {
         Applier {
             store: self,
             index: self.index.write().unwrap_or_else(|p| p.into_inner()),
+            unwritten: HashMap::new(),
         }
     }
 
@@ -165,6 +167,23 @@ impl Store {
 pub struct Applier<'a> {
     store: &'a Store,
     index: RwLockWriteGuard<'a, Index>,
+    /// Records written by earlier commands of this batch, not in the database yet.
+    unwritten: HashMap<Revision, KvRecord>,
+}
+
+/// Reads records from the batch being applied, then from the database.
+struct BatchSource<'a> {
+    unwritten: &'a HashMap<Revision, KvRecord>,
+    db: &'a Db,
+}
+
+impl RecordSource for BatchSource<'_> {
+    fn record(&self, revision: Revision) -> Result<KvRecord, String> {
+        match self.unwritten.get(&revision) {
+            Some(record) => Ok(record.clone()),
+            None => self.db.record(revision),
+        }
+    }
 }
 
 impl Applier<'_> {
@@ -176,7 +195,11 @@ impl Applier<'_> {
     /// nothing. Returns the changes for watchers, to publish once `batch` is written.
     pub fn apply(&mut self, command: &Command, batch: &mut WriteBatch) -> (Applied, Vec<Change>) {
         let index = &mut *self.index;
-        let mut writer = Writer::new(index, &self.store.db);
+        let source = BatchSource {
+            unwritten: &self.unwritten,
+            db: &self.store.db,
+        };
+        let mut writer = Writer::new(index, &source);
         let outcome: Result<Vec<u8>, ApplyError> = match command {
             Command::Put(bytes) => decode_request::<PbPutRequest>(bytes)
                 .and_then(|request| writer.put(&request))
@@ -205,11 +228,13 @@ impl Applier<'_> {
         let result = writer.commit();
 
         let revisions = self.store.db.cf(CF_REV);
-        for (revision, record) in &result.records {
-            batch.put_cf(revisions, revision.to_bytes(), encode(record));
+        for (revision, record) in result.records {
+            batch.put_cf(revisions, revision.to_bytes(), encode(&record));
+            self.unwritten.insert(revision, record);
         }
         for revision in &result.deleted_revisions {
             batch.delete_cf(revisions, revision.to_bytes());
+            self.unwritten.remove(revision);
         }
         let leases = self.store.db.cf(CF_LEASE);
         for lease in &result.leases_put {
@@ -346,6 +371,33 @@ mod tests {
         let reopened = Store::open(Db::open(target_dir.path()).unwrap()).unwrap();
         assert_eq!(everything(&reopened, 0), everything(&source, 0));
         assert_eq!(reopened.index_guard().compact_revision, 2);
+    }
+
+    #[test]
+    fn later_commands_of_a_batch_see_earlier_ones_before_the_batch_is_written() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::open(Db::open(dir.path()).unwrap()).unwrap();
+        let put_request = |value: &str| {
+            let request = PbPutRequest {
+                key: b"k".to_vec(),
+                value: value.into(),
+                prev_kv: true,
+                ..Default::default()
+            };
+            Command::Put(request.encode_to_vec())
+        };
+        let mut batch = WriteBatch::default();
+        let mut applier = store.applier();
+        applier.apply(&put_request("1"), &mut batch);
+        let (second, _) = applier.apply(&put_request("2"), &mut batch);
+        applier.write(batch, false).unwrap();
+
+        let Some(Ok(body)) = second.outcome else {
+            panic!("the second put failed: {second:?}");
+        };
+        let response = etcd_client::proto::PbPutResponse::decode(body.as_slice()).unwrap();
+        assert_eq!(response.prev_kv.unwrap().value, b"1");
+        assert_eq!(everything(&store, 0)[0].1, b"2");
     }
 
     #[test]

@@ -78,6 +78,11 @@ pub enum Command {
     LeaseRevoke { id: i64 },
 }
 
+/// A log entry's payload: commands applied in order, each answered on its own (concurrent client
+/// writes share one entry, and so one disk sync).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Proposal(pub Vec<Command>);
+
 impl std::fmt::Display for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
