@@ -11,6 +11,9 @@ COMPONENTS=(
   "chainfire|http://127.0.0.1:2381|etcd v3 API http://127.0.0.1:2379 (try: etcdctl put hello world)|--data-dir .photon/chainfire"
 )
 
+source scripts/lib/packages.sh
+ensure_packages "${BUILD_PACKAGES[@]}"
+
 echo "==> building PhotonCloud (release)"
 cargo build --release --workspace --locked --quiet
 

@@ -4,24 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests need. Add to this list, never install by hand.
-SYSTEM_PACKAGES=(
-  clang libclang-dev                   # RocksDB's build (bindgen)
-  protobuf-compiler libprotobuf-dev    # etcd-client's generated gRPC code
-  etcd-client curl                     # etcdctl and curl, for the end-to-end scripts
-)
-
-missing=()
-for package in "${SYSTEM_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "==> installing system packages: ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/lib/packages.sh
+# The tests also drive the peers' own tools.
+ensure_packages "${BUILD_PACKAGES[@]}" etcd-client curl
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
