@@ -828,3 +828,25 @@ async fn reads_racing_writes_always_succeed_and_see_whole_writes() {
         task.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn quiet_watches_that_ask_for_it_get_progress_notifications() {
+    let server = Chainfire::start(&["server.progress_notify_interval_sec=1"]).await;
+    let mut client = server.client().await;
+    let revision = client
+        .put("p", "1", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    let mut stream = client
+        .watch("p", Some(WatchOptions::new().with_progress_notify()))
+        .await
+        .unwrap();
+    assert!(next(&mut stream).await.created());
+    let notification = next(&mut stream).await;
+    assert!(notification.events().is_empty());
+    assert!(!notification.canceled());
+    assert_eq!(notification.header().unwrap().revision(), revision);
+}
