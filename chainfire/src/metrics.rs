@@ -78,12 +78,6 @@ struct NodeCollector {
     node: Arc<Node>,
 }
 
-impl std::fmt::Debug for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "chainfire member {:x}", self.identity.member_id)
-    }
-}
-
 impl Collector for NodeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let metrics = self.node.raft.metrics().borrow().clone();

@@ -2,7 +2,7 @@
 //! snapshots of it.
 
 use std::io::Cursor;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -59,13 +59,14 @@ impl StateMachine {
         batch.put_cf(meta, APPLIED, encode(&self.applied));
         batch.put_cf(meta, MEMBERSHIP, encode(&self.membership));
     }
+}
 
-    fn save_snapshot_file(&self, meta: &Meta, data: &[u8]) -> Result<(), std::io::Error> {
-        let temporary = self.snapshot_path.with_extension("partial");
-        std::fs::write(&temporary, encode(&(meta, data)))?;
-        std::fs::File::open(&temporary)?.sync_all()?;
-        std::fs::rename(&temporary, &self.snapshot_path)
-    }
+/// Replaces the snapshot file atomically: a crash leaves the old one or the new one, whole.
+fn save_snapshot_file(path: &Path, meta: &Meta, data: &[u8]) -> Result<(), std::io::Error> {
+    let temporary = path.with_extension("partial");
+    std::fs::write(&temporary, encode(&(meta, data)))?;
+    std::fs::File::open(&temporary)?.sync_all()?;
+    std::fs::rename(&temporary, path)
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -152,7 +153,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.record_progress(&mut batch);
         self.store.install(&image, batch).map_err(write)?;
         self.lessor.reset_all(&image.leases);
-        self.save_snapshot_file(meta, &data).map_err(|err| {
+        save_snapshot_file(&self.snapshot_path, meta, &data).map_err(|err| {
             StorageIOError::write_snapshot(Some(meta.signature()), storage_io(err))
         })?;
         Ok(())
@@ -186,11 +187,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             StorageIOError::read_state_machine(openraft::AnyError::error(reason))
         })?;
         let data = encode(image);
-        let temporary = self.snapshot_path.with_extension("partial");
-        let written = std::fs::write(&temporary, encode(&(&self.meta, &data)))
-            .and_then(|()| std::fs::File::open(&temporary)?.sync_all())
-            .and_then(|()| std::fs::rename(&temporary, &self.snapshot_path));
-        written.map_err(|err| StorageIOError::write_snapshot(signature, storage_io(err)))?;
+        save_snapshot_file(&self.snapshot_path, &self.meta, &data)
+            .map_err(|err| StorageIOError::write_snapshot(signature, storage_io(err)))?;
         tracing::info!(
             "snapshot {} built ({} bytes, store revision {})",
             self.meta.snapshot_id,
