@@ -243,9 +243,6 @@ impl Applier<'_> {
         for id in &result.leases_deleted {
             batch.delete_cf(leases, id.to_be_bytes());
         }
-        let meta = self.store.db.cf(CF_META);
-        batch.put_cf(meta, META_REVISION, encode(&index.revision));
-        batch.put_cf(meta, META_COMPACT, encode(&index.compact_revision));
         if matches!(command, Command::Compact { .. }) {
             self.store.hub.compacted(index.compact_revision);
         }
@@ -258,8 +255,12 @@ impl Applier<'_> {
         )
     }
 
-    /// Writes `batch` while readers still wait.
-    pub fn write(self, batch: WriteBatch, sync: bool) -> Result<(), DbError> {
+    /// Writes `batch`, with the store's revision and compaction point, while readers still
+    /// wait.
+    pub fn write(self, mut batch: WriteBatch, sync: bool) -> Result<(), DbError> {
+        let meta = self.store.db.cf(CF_META);
+        batch.put_cf(meta, META_REVISION, encode(&self.index.revision));
+        batch.put_cf(meta, META_COMPACT, encode(&self.index.compact_revision));
         self.store.db.write(batch, sync)
     }
 }
