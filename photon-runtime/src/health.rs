@@ -58,10 +58,6 @@ impl Health {
             .insert(name.into(), check);
     }
 
-    pub fn mode(&self) -> &ResolvedMode {
-        &self.inner.mode
-    }
-
     /// Runs every check concurrently, each bounded by a timeout.
     pub async fn report(&self) -> HealthReport {
         let checks: Vec<(String, Check)> = self

@@ -10,8 +10,8 @@ use std::ops::Bound;
 
 use etcd_client::proto::{
     PbCompare, PbDeleteRequest, PbDeleteResponse, PbPutRequest, PbPutResponse, PbRangeRequest,
-    PbRangeResponse, PbResponseHeader, PbResponseOp, PbTargetUnion, PbTxnOpRequest,
-    PbTxnOpResponse, PbTxnRequest, PbTxnResponse,
+    PbRangeResponse, PbResponseOp, PbTargetUnion, PbTxnOpRequest, PbTxnOpResponse, PbTxnRequest,
+    PbTxnResponse,
 };
 
 use super::types::{ApplyError, Change, KvRecord, LeaseRecord, Revision};
@@ -96,30 +96,6 @@ impl KeyRange {
             Bound::Unbounded => Bound::Unbounded,
         };
         (Bound::Included(self.start.as_slice()), end)
-    }
-
-    fn is_empty(&self) -> bool {
-        match &self.end {
-            Bound::Excluded(end) => end.as_slice() <= self.start.as_slice(),
-            _ => false,
-        }
-    }
-
-    /// Whether two ranges share a key.
-    pub fn overlaps(&self, other: &KeyRange) -> bool {
-        !self.is_empty()
-            && !other.is_empty()
-            && self.contains_from(&other.start)
-            && other.contains_from(&self.start)
-    }
-
-    /// Whether `self` reaches `key` or beyond (its end is past `key`).
-    fn contains_from(&self, key: &[u8]) -> bool {
-        match &self.end {
-            Bound::Included(end) => key <= end.as_slice(),
-            Bound::Excluded(end) => key < end.as_slice(),
-            Bound::Unbounded => true,
-        }
     }
 }
 
@@ -725,12 +701,4 @@ impl<'a> Writer<'a> {
             leases_deleted,
         }
     }
-}
-
-/// A header with only the revision; the server adds cluster, member and term.
-pub fn revision_header(revision: i64) -> Option<PbResponseHeader> {
-    Some(PbResponseHeader {
-        revision,
-        ..Default::default()
-    })
 }
