@@ -25,7 +25,7 @@ pub struct Lessor {
 }
 
 /// What TimeToLive reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Remaining {
     pub ttl: i64,
     pub granted_ttl: i64,

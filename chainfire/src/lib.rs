@@ -3,6 +3,7 @@
 //! Clients speak etcd's gRPC API (`etcdctl`, the `etcd-client` crate, any etcd v3 client);
 //! every write goes through Raft and is on disk before it is acknowledged.
 
+pub mod cluster;
 pub mod config;
 pub mod lease;
 pub mod metrics;
@@ -43,6 +44,9 @@ pub async fn run(service: Service<ChainfireSections>) -> Result<ExitCode, String
         .shutdown
         .tracker()
         .spawn(node.clone().expire_leases(service.shutdown.token()));
+    if sections.cluster.enabled {
+        serve_peers(&service, &node).await?;
+    }
     tracing::info!(
         "serving the etcd v3 API on http://{client_addr} (member {:x}, cluster {:x}, data in {})",
         node.identity.member_id,
@@ -56,6 +60,34 @@ pub async fn run(service: Service<ChainfireSections>) -> Result<ExitCode, String
         tracing::warn!("Raft did not stop cleanly: {err}");
     }
     Ok(code)
+}
+
+/// Serves the peer port and keeps this member's own record in the membership right.
+async fn serve_peers(
+    service: &Service<ChainfireSections>,
+    node: &std::sync::Arc<Node>,
+) -> Result<(), String> {
+    let peer_addr = service.config.sections.cluster.peer_addr;
+    let listener = cluster::service::bind(peer_addr).await?;
+    let stop = service.shutdown.token();
+    let serving = node.clone();
+    service.shutdown.tracker().spawn(async move {
+        if let Err(err) = cluster::service::serve(serving, listener, stop).await {
+            tracing::error!("peer server on {peer_addr} failed: {err}");
+        }
+    });
+    service
+        .shutdown
+        .tracker()
+        .spawn(cluster::maintain_own_record(
+            node.clone(),
+            service.shutdown.token(),
+        ));
+    tracing::info!(
+        "serving peers on {peer_addr} (advertised as {})",
+        node.peer_url.as_deref().unwrap_or_default()
+    );
+    Ok(())
 }
 
 fn add_health_checks(service: &Service<ChainfireSections>, node: &std::sync::Arc<Node>) {

@@ -29,25 +29,32 @@ struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     client_addr: Option<SocketAddr>,
 
-    /// Run as a member of a multi-node cluster (not in this build yet)
+    /// Serve the peer port and take part in a multi-member cluster (cluster.enabled)
     #[arg(long)]
     cluster_mode: bool,
 
-    /// Bootstrap a new multi-node cluster (not in this build yet)
-    #[arg(long)]
+    /// Form a new cluster from cluster.initial_cluster (or of this member alone); implies
+    /// --cluster-mode and refuses --join
+    #[arg(long, conflicts_with = "join")]
     bootstrap_cluster: bool,
+
+    /// Join the cluster one of these members belongs to, when the data directory is new
+    /// (cluster.join; comma-separated client URLs); implies --cluster-mode
+    #[arg(long, value_name = "URL,...")]
+    join: Option<String>,
+
+    /// Peer listen address (cluster.peer_addr)
+    #[arg(long, value_name = "HOST:PORT")]
+    peer_addr: Option<SocketAddr>,
+
+    /// Members of a new cluster, NAME=PEER_URL,... (cluster.initial_cluster)
+    #[arg(long, value_name = "NAME=URL,...")]
+    initial_cluster: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.cluster_mode || cli.bootstrap_cluster {
-        eprintln!(
-            "chainfire: --cluster-mode and --bootstrap-cluster are not supported by this build yet; \
-             run without them for a single-member chainfire"
-        );
-        return ExitCode::FAILURE;
-    }
     let mut sources = match cli.server.sources(COMPONENT.name) {
         Ok(sources) => sources,
         Err(err) => {
@@ -55,15 +62,27 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut set = |key: &str, value: String| sources.overrides.push((key.into(), value));
     if let Some(dir) = &cli.data_dir {
-        sources
-            .overrides
-            .push(("storage.data_dir".into(), dir.display().to_string()));
+        set("storage.data_dir", dir.display().to_string());
     }
     if let Some(addr) = cli.client_addr {
-        sources
-            .overrides
-            .push(("server.client_addr".into(), addr.to_string()));
+        set("server.client_addr", addr.to_string());
+    }
+    if cli.cluster_mode || cli.bootstrap_cluster || cli.join.is_some() {
+        set("cluster.enabled", "true".into());
+    }
+    if let Some(urls) = cli.join {
+        set("cluster.join", urls);
+    }
+    if cli.bootstrap_cluster {
+        set("cluster.join", String::new());
+    }
+    if let Some(addr) = cli.peer_addr {
+        set("cluster.peer_addr", addr.to_string());
+    }
+    if let Some(members) = cli.initial_cluster {
+        set("cluster.initial_cluster", members);
     }
     let service = match launch_with::<ChainfireSections>(&COMPONENT, &cli.server, sources).await {
         Launch::Run(service) => *service,

@@ -3,21 +3,23 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etcd_client::proto::PbResponseHeader;
-use openraft::{BasicNode, ServerState, SnapshotPolicy};
-use rand::Rng;
+use openraft::{ServerState, SnapshotPolicy};
 use rocksdb::WriteBatch;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use crate::cluster::bootstrap;
+use crate::cluster::forward::{ForwardReply, Forwarded, Refusal};
+use crate::cluster::member::Member;
+use crate::cluster::peers::Peers;
 use crate::config::ChainfireSections;
-use crate::lease::Lessor;
+use crate::lease::{Lessor, Remaining};
 use crate::metrics::ApiMetrics;
 use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
-use crate::raft::network::NoPeers;
 use crate::raft::proposer::Proposer;
 use crate::raft::state_machine::StateMachine;
 use crate::store::Store;
@@ -25,6 +27,11 @@ use crate::store::db::{CF_RAFT, Db, encode};
 use crate::store::types::{Applied, ApplyError, Command};
 
 const IDENTITY: &[u8] = b"identity";
+
+/// etcd's request timeout; twice the election timeout is added to it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a request waiting for a leader looks again.
+const LEADER_POLL: Duration = Duration::from_millis(20);
 
 /// The member's and cluster's ids, chosen once when the data directory is created.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -35,17 +42,23 @@ pub struct Identity {
 
 pub struct Node {
     pub raft: Raft,
-    proposer: Proposer,
+    pub(crate) proposer: Proposer,
     pub store: Arc<Store>,
     pub lessor: Arc<Lessor>,
     pub identity: Identity,
     pub name: String,
     pub client_url: String,
+    /// The advertised peer URL; `None` when not in cluster mode.
+    pub peer_url: Option<String>,
+    pub auto_promote: bool,
+    pub(crate) peers: Peers,
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub progress_notify_interval: Duration,
     /// The shortest TTL a lease gets (etcd: 1.5 election timeouts, rounded up).
     pub min_lease_ttl: i64,
+    /// How long a request waits for a leader and for its answer.
+    pub request_timeout: Duration,
     pub api_metrics: ApiMetrics,
 }
 
@@ -71,11 +84,14 @@ pub enum StartError {
     RaftConfig(String),
     #[error("Raft failed to start: {0}")]
     Raft(String),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 impl Node {
-    /// Opens (or creates) the data directory and starts Raft; a new standalone member
-    /// initialises itself as a single-member cluster and waits to become leader.
+    /// Opens (or creates) the data directory and starts Raft. A new member bootstraps its cluster
+    /// (standalone: a cluster of one) or joins an existing one, as configured. A standalone
+    /// member returns once it leads; a cluster member at once, as its peers may not be up yet.
     pub async fn start(name: &str, sections: &ChainfireSections) -> Result<Arc<Node>, StartError> {
         let data_dir = &sections.storage.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
@@ -88,7 +104,19 @@ impl Node {
             source,
         };
         let db = Db::open(&db_path).map_err(database_error)?;
-        let identity = load_or_create_identity(&db).map_err(database_error)?;
+        let identity = match db
+            .get::<Identity>(CF_RAFT, IDENTITY)
+            .map_err(database_error)?
+        {
+            Some(identity) => identity,
+            None => {
+                let identity = bootstrap::new_identity(name, sections)
+                    .await
+                    .map_err(StartError::Cluster)?;
+                save_identity(&db, &identity).map_err(database_error)?;
+                identity
+            }
+        };
         let store = Arc::new(Store::open(db.clone()).map_err(database_error)?);
         let leases: Vec<_> = store.index_guard().leases.values().copied().collect();
         let lessor = Arc::new(Lessor::new(&leases));
@@ -108,58 +136,95 @@ impl Node {
         let state_machine =
             StateMachine::new(store.clone(), lessor.clone(), snapshot_path(data_dir))
                 .map_err(|err| StartError::Raft(err.to_string()))?;
+        let peers = Peers::default();
         let raft = Raft::new(
             identity.member_id,
             Arc::new(raft_config),
-            NoPeers,
+            peers.clone(),
             LogStore::new(db.clone()),
             state_machine,
         )
         .await
         .map_err(|err| StartError::Raft(err.to_string()))?;
 
-        let client_url = sections.advertised_client_url();
+        let cluster = &sections.cluster;
         let initialized = raft
             .is_initialized()
             .await
             .map_err(|err| StartError::Raft(err.to_string()))?;
-        if !initialized {
-            let members = BTreeMap::from([(
-                identity.member_id,
-                BasicNode {
-                    addr: client_url.clone(),
-                },
-            )]);
+        if initialized {
+            if !cluster.join.is_empty() || !cluster.initial_cluster.is_empty() {
+                tracing::info!(
+                    "the data directory already belongs to member {:x} of cluster {:x}; \
+                     cluster.join and cluster.initial_cluster apply to new members only",
+                    identity.member_id,
+                    identity.cluster_id
+                );
+            }
+        } else if cluster.join.is_empty() {
+            let members = if cluster.enabled {
+                bootstrap::initial_membership(name, sections).map_err(StartError::Cluster)?
+            } else {
+                BTreeMap::from([(
+                    identity.member_id,
+                    Member {
+                        name: name.to_owned(),
+                        peer_urls: Vec::new(),
+                        client_urls: vec![sections.advertised_client_url()],
+                    },
+                )])
+            };
+            let count = members.len();
             raft.initialize(members)
                 .await
                 .map_err(|err| StartError::Raft(err.to_string()))?;
             tracing::info!(
-                "initialised a new single-member cluster {:x} as member {:x}",
+                "initialised a new cluster {:x} of {count} member(s) as member {:x}",
                 identity.cluster_id,
                 identity.member_id
             );
         }
-        let election_wait = Duration::from_millis(sections.raft.election_timeout_ms * 10);
-        raft.wait(Some(election_wait))
-            .state(ServerState::Leader, "becoming leader")
-            .await
-            .map_err(|err| StartError::Raft(format!("no leader elected: {err}")))?;
+        if !cluster.enabled {
+            let members = raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .nodes()
+                .count();
+            if members > 1 {
+                return Err(StartError::Cluster(format!(
+                    "this data directory belongs to a cluster of {members} members; \
+                     start it with --cluster-mode"
+                )));
+            }
+            let election_wait = Duration::from_millis(sections.raft.election_timeout_ms * 10);
+            raft.wait(Some(election_wait))
+                .state(ServerState::Leader, "becoming leader")
+                .await
+                .map_err(|err| StartError::Raft(format!("no leader elected: {err}")))?;
+        }
 
         let min_lease_ttl = (sections.raft.election_timeout_ms * 3 / 2).div_ceil(1000) as i64;
         Ok(Arc::new(Node {
             proposer: Proposer::start(raft.clone()),
             raft,
+            peers,
             store,
             lessor,
             identity,
             name: name.to_owned(),
-            client_url,
+            client_url: sections.advertised_client_url(),
+            peer_url: cluster.enabled.then(|| cluster.advertised_peer_url()),
+            auto_promote: cluster.auto_promote,
             max_request_bytes: sections.limits.max_request_bytes,
             max_txn_ops: sections.limits.max_txn_ops,
             progress_notify_interval: Duration::from_secs(
                 sections.server.progress_notify_interval_sec,
             ),
             min_lease_ttl,
+            request_timeout: REQUEST_TIMEOUT
+                + Duration::from_millis(2 * sections.raft.election_timeout_ms),
             api_metrics: ApiMetrics::default(),
         }))
     }
@@ -175,8 +240,16 @@ impl Node {
     }
 
     /// Replicates `command` and returns the store revision after it and the encoded answer.
+    /// A follower hands it to the leader and answers once it has applied it too, so that a read
+    /// on this member that follows sees the write.
     pub async fn propose(&self, command: Command) -> Result<(i64, Vec<u8>), Status> {
-        let Applied { revision, outcome } = self.proposer.propose(command).await?;
+        let ForwardReply::Applied { applied, log_index } =
+            self.ask_leader(Forwarded::Propose(command)).await?
+        else {
+            return Err(unexpected_reply());
+        };
+        self.wait_applied(log_index).await?;
+        let Applied { revision, outcome } = applied;
         match outcome {
             Some(Ok(body)) => Ok((revision, body)),
             Some(Err(refusal)) => Err(apply_status(&refusal)),
@@ -192,18 +265,106 @@ impl Node {
             // round would wait for the next heartbeat tick for nothing.)
             return Ok(());
         }
+        let ForwardReply::ReadIndex(index) = self.ask_leader(Forwarded::ReadIndex).await? else {
+            return Err(unexpected_reply());
+        };
+        self.wait_applied(index).await
+    }
+
+    /// Restarts a lease's countdown on the leader; `None` when it has no such lease.
+    pub async fn keep_lease_alive(&self, id: i64) -> Result<Option<i64>, Status> {
+        match self.ask_leader(Forwarded::LeaseKeepAlive(id)).await? {
+            ForwardReply::LeaseTtl(ttl) => Ok(ttl),
+            _ => Err(unexpected_reply()),
+        }
+    }
+
+    /// A lease's remaining time, as the leader counts it.
+    pub async fn lease_remaining(&self, id: i64) -> Result<Option<Remaining>, Status> {
+        match self.ask_leader(Forwarded::LeaseRemaining(id)).await? {
+            ForwardReply::LeaseRemaining(remaining) => Ok(remaining),
+            _ => Err(unexpected_reply()),
+        }
+    }
+
+    /// The current leader, as far as this member knows.
+    pub fn leader(&self) -> Leader {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        match metrics.current_leader {
+            Some(id) if id == self.identity.member_id => {
+                if metrics.state == ServerState::Leader {
+                    Leader::Me
+                } else {
+                    Leader::Unknown
+                }
+            }
+            Some(id) => match metrics.membership_config.membership().get_node(&id) {
+                Some(member) => match member.peer_url() {
+                    Some(url) => Leader::Other {
+                        peer_url: url.to_owned(),
+                    },
+                    None => Leader::Unknown,
+                },
+                None => Leader::Unknown,
+            },
+            None => Leader::Unknown,
+        }
+    }
+
+    /// Has the leader do `request`, waiting for a leader if there is none. A request that may
+    /// have taken effect is never sent twice.
+    pub async fn ask_leader(&self, request: Forwarded) -> Result<ForwardReply, Status> {
+        let deadline = Instant::now() + self.request_timeout;
+        let resendable = request.is_idempotent();
+        loop {
+            let answer = match self.leader() {
+                Leader::Me => Some(self.handle_forwarded(request.clone()).await),
+                Leader::Other { peer_url } => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self.peers.forward(&peer_url, &request, left).await {
+                        Ok(answer) => Some(answer),
+                        Err(err) if resendable => {
+                            tracing::debug!("asking the leader again: {err}");
+                            None
+                        }
+                        Err(err) => {
+                            return Err(Status::unavailable(format!(
+                                "etcdserver: leader unreachable, the request may or may not \
+                                 have taken effect: {err}"
+                            )));
+                        }
+                    }
+                }
+                Leader::Unknown => None,
+            };
+            match answer {
+                Some(Ok(reply)) => return Ok(reply),
+                Some(Err(Refusal::NotLeader)) | None => {}
+                Some(Err(refusal)) => return Err(refusal.into_status()),
+            }
+            if Instant::now() >= deadline {
+                return Err(Status::unavailable("etcdserver: no leader"));
+            }
+            tokio::time::sleep(LEADER_POLL).await;
+        }
+    }
+
+    /// Waits until this member has applied the log up to `index`.
+    async fn wait_applied(&self, index: u64) -> Result<(), Status> {
         self.raft
-            .ensure_linearizable()
+            .wait(Some(self.request_timeout))
+            .applied_index_at_least(Some(index), "read or write")
             .await
             .map(|_| ())
-            .map_err(|err| Status::unavailable(format!("etcdserver: {err}")))
+            .map_err(|err| Status::unavailable(format!("etcdserver: request timed out: {err}")))
     }
 
     fn is_sole_voting_leader(&self) -> bool {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let me = self.identity.member_id;
-        metrics.current_leader == Some(me)
+        metrics.state == ServerState::Leader
             && metrics
                 .membership_config
                 .membership()
@@ -211,16 +372,39 @@ impl Node {
                 .eq(std::iter::once(me))
     }
 
-    /// Proposes the revocation of leases whose time is up, until `stop`.
+    pub fn is_learner(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        let me = self.identity.member_id;
+        membership.get_node(&me).is_some() && !membership.voter_ids().any(|id| id == me)
+    }
+
+    /// On the leader, proposes the revocation of leases whose time is up, until `stop`. A new
+    /// leader first gives every lease its full TTL again, as etcd does.
     pub async fn expire_leases(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut leading = false;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if self.raft.metrics().borrow().state != ServerState::Leader {
+            let was_leading = std::mem::replace(
+                &mut leading,
+                self.raft.metrics().borrow().state == ServerState::Leader,
+            );
+            if !leading {
                 continue;
+            }
+            if !was_leading {
+                let leases: Vec<_> = self.store.index_guard().leases.values().copied().collect();
+                self.lessor.reset_all(&leases);
+                tracing::info!(
+                    "member {:x} leads; {} lease(s) restart their full TTL",
+                    self.identity.member_id,
+                    leases.len()
+                );
             }
             for id in self.lessor.take_expired() {
                 match self.propose(Command::LeaseRevoke { id }).await {
@@ -239,6 +423,21 @@ impl Node {
     }
 }
 
+/// Where client requests that need the leader go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leader {
+    Me,
+    Other {
+        peer_url: String,
+    },
+    /// No leader yet (an election is under way, or this member is cut off).
+    Unknown,
+}
+
+fn unexpected_reply() -> Status {
+    Status::internal("the leader answered a different request")
+}
+
 /// The gRPC status etcd gives each refusal.
 pub fn apply_status(refusal: &ApplyError) -> Status {
     let message = refusal.to_string();
@@ -255,17 +454,8 @@ fn snapshot_path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("snapshot")
 }
 
-fn load_or_create_identity(db: &Db) -> Result<Identity, crate::store::db::DbError> {
-    if let Some(identity) = db.get::<Identity>(CF_RAFT, IDENTITY)? {
-        return Ok(identity);
-    }
-    let mut rng = rand::rng();
-    let identity = Identity {
-        member_id: rng.random_range(1..u64::MAX),
-        cluster_id: rng.random_range(1..u64::MAX),
-    };
+fn save_identity(db: &Db, identity: &Identity) -> Result<(), crate::store::db::DbError> {
     let mut batch = WriteBatch::default();
-    batch.put_cf(db.cf(CF_RAFT), IDENTITY, encode(&identity));
-    db.write(batch, true)?;
-    Ok(identity)
+    batch.put_cf(db.cf(CF_RAFT), IDENTITY, encode(identity));
+    db.write(batch, true)
 }

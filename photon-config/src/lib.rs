@@ -18,4 +18,6 @@ mod validate;
 pub use error::{Error, Invalid};
 pub use load::{Loaded, NoSections, Sections, Sources, default_file_candidates, load};
 pub use mode::{ModeSource, ResolvedMode};
-pub use schema::{Backend, BackendChoice, LogFormat, LogLevel, Mode, PhotonSection};
+pub use schema::{
+    Backend, BackendChoice, LogFormat, LogLevel, Mode, PhotonSection, list_or_comma_separated,
+};

@@ -283,14 +283,16 @@ impl PhotonSection {
     }
 }
 
-fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// For `#[serde(deserialize_with)]` on a list of strings: accepts a TOML list or one
+/// comma-separated string (as environment variables and `--set` give it).
+pub fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     struct ListVisitor;
 
     impl<'de> Visitor<'de> for ListVisitor {
         type Value = Vec<String>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list of endpoint URLs or one comma-separated string of them")
+            f.write_str("a list of strings or one comma-separated string of them")
         }
 
         fn visit_str<E: de::Error>(self, joined: &str) -> Result<Self::Value, E> {

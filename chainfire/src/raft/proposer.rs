@@ -9,6 +9,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tonic::Status;
 
 use super::Raft;
+use crate::cluster::member::Member;
 use crate::store::types::{Applied, Command, Proposal};
 
 /// Commands in one log entry at most.
@@ -18,7 +19,18 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Batches being committed at once: one fills while the other is on its way to disk.
 const BATCHES_IN_FLIGHT: usize = 2;
 
-type Reply = oneshot::Sender<Result<Applied, Status>>;
+type Reply = oneshot::Sender<Result<Committed, ProposeError>>;
+
+/// A command's answer and the index of the log entry that carried it.
+pub type Committed = (Applied, u64);
+
+#[derive(Debug, Clone)]
+pub enum ProposeError {
+    /// This member is not the leader, and the command was not (or will never be) committed:
+    /// it can safely go to the leader instead.
+    NotLeader,
+    Failed(Status),
+}
 
 struct Pending {
     command: Command,
@@ -40,7 +52,7 @@ impl Proposer {
     }
 
     /// Replicates `command` and returns the state machine's answer to it.
-    pub async fn propose(&self, command: Command) -> Result<Applied, Status> {
+    pub async fn propose(&self, command: Command) -> Result<Committed, ProposeError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { command, reply })
@@ -50,8 +62,8 @@ impl Proposer {
     }
 }
 
-fn stopped() -> Status {
-    Status::unavailable("etcdserver: server stopped")
+fn stopped() -> ProposeError {
+    ProposeError::Failed(Status::unavailable("etcdserver: server stopped"))
 }
 
 async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>) {
@@ -83,11 +95,12 @@ async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>) {
                     drop(permit);
                     match outcome {
                         Ok(Ok(response)) => {
+                            let index = response.log_id.index;
                             for (reply, applied) in replies.into_iter().zip(response.data) {
-                                let _ = reply.send(Ok(applied));
+                                let _ = reply.send(Ok((applied, index)));
                             }
                         }
-                        Ok(Err(err)) => fail_all(replies, &write_status(err)),
+                        Ok(Err(err)) => fail_all(replies, &write_error(err)),
                         Err(_) => fail_all(replies, &stopped()),
                     }
                 });
@@ -96,7 +109,9 @@ async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>) {
                 tracing::error!("Raft stopped; refusing writes: {fatal}");
                 fail_all(
                     replies,
-                    &Status::unavailable(format!("etcdserver: raft stopped: {fatal}")),
+                    &ProposeError::Failed(Status::unavailable(format!(
+                        "etcdserver: raft stopped: {fatal}"
+                    ))),
                 );
             }
         }
@@ -110,17 +125,18 @@ fn command_bytes(command: &Command) -> usize {
     }
 }
 
-fn write_status(err: ClientWriteError<u64, openraft::BasicNode>) -> Status {
+fn write_error(err: ClientWriteError<u64, Member>) -> ProposeError {
     match err {
-        ClientWriteError::ForwardToLeader(_) => Status::unavailable("etcdserver: not leader"),
+        // openraft says so only for entries it never appended or has discarded uncommitted.
+        ClientWriteError::ForwardToLeader(_) => ProposeError::NotLeader,
         ClientWriteError::ChangeMembershipError(err) => {
-            Status::failed_precondition(err.to_string())
+            ProposeError::Failed(Status::failed_precondition(err.to_string()))
         }
     }
 }
 
-fn fail_all(replies: Vec<Reply>, status: &Status) {
+fn fail_all(replies: Vec<Reply>, error: &ProposeError) {
     for reply in replies {
-        let _ = reply.send(Err(status.clone()));
+        let _ = reply.send(Err(error.clone()));
     }
 }

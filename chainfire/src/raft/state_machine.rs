@@ -13,6 +13,7 @@ use openraft::{
 use rocksdb::WriteBatch;
 
 use super::{StorageError, TypeConfig, storage_io};
+use crate::cluster::member::Member;
 use crate::lease::Lessor;
 use crate::store::db::{CF_META, decode, encode};
 use crate::store::types::{Applied, Proposal};
@@ -21,8 +22,8 @@ use crate::store::{Store, StoreImage};
 const APPLIED: &[u8] = b"applied";
 const MEMBERSHIP: &[u8] = b"membership";
 
-type Membership = StoredMembership<u64, openraft::BasicNode>;
-type Meta = SnapshotMeta<u64, openraft::BasicNode>;
+type Membership = StoredMembership<u64, Member>;
+type Meta = SnapshotMeta<u64, Member>;
 
 pub struct StateMachine {
     store: Arc<Store>,

@@ -7,6 +7,8 @@ use etcd_client::proto::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::cluster::forward::{ForwardReply, Forwarded, MembershipChange};
+use crate::cluster::member::Member;
 use crate::node::Node;
 
 pub struct ClusterApi {
@@ -17,68 +19,131 @@ impl ClusterApi {
     pub fn new(node: Arc<Node>) -> Self {
         Self { node }
     }
-}
 
-fn single_member_only() -> Status {
-    Status::unimplemented(
-        "chainfire: membership changes need the cluster transport, which this build does not have yet",
-    )
+    /// Has the leader make `change`; answers with the member it concerned.
+    async fn change(&self, change: MembershipChange) -> Result<PbMember, Status> {
+        if self.node.peer_url.is_none() {
+            return Err(Status::failed_precondition(
+                "chainfire: membership changes need cluster mode; restart this member with \
+                 --cluster-mode (see docs/chainfire-cluster.md)",
+            ));
+        }
+        match self.node.ask_leader(Forwarded::Membership(change)).await? {
+            ForwardReply::Member { id, member } => Ok(self.to_pb(id, &member)),
+            _ => Err(Status::internal("the leader answered a different request")),
+        }
+    }
+
+    fn to_pb(&self, id: u64, member: &Member) -> PbMember {
+        let metrics = self.node.raft.metrics();
+        let metrics = metrics.borrow();
+        let is_learner = !metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|voter| voter == id);
+        PbMember {
+            id,
+            name: member.name.clone(),
+            peer_ur_ls: member.peer_urls.clone(),
+            client_ur_ls: member.client_urls.clone(),
+            is_learner,
+        }
+    }
+
+    /// Every member, as this member knows the membership.
+    fn member_list_now(&self) -> Vec<PbMember> {
+        let members: Vec<(u64, Member)> = {
+            let metrics = self.node.raft.metrics();
+            let metrics = metrics.borrow();
+            metrics
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, member)| (*id, member.clone()))
+                .collect()
+        };
+        members
+            .iter()
+            .map(|(id, member)| self.to_pb(*id, member))
+            .collect()
+    }
+
+    fn header(&self) -> Option<etcd_client::proto::PbResponseHeader> {
+        self.node.header(self.node.store.revision())
+    }
 }
 
 #[tonic::async_trait]
 impl PbClusterService for ClusterApi {
     async fn member_add(
         &self,
-        _request: Request<PbMemberAddRequest>,
+        request: Request<PbMemberAddRequest>,
     ) -> Result<Response<PbMemberAddResponse>, Status> {
-        Err(single_member_only())
+        let request = request.into_inner();
+        let member = self
+            .change(MembershipChange::Add {
+                peer_urls: request.peer_ur_ls,
+                is_learner: request.is_learner,
+            })
+            .await?;
+        Ok(Response::new(PbMemberAddResponse {
+            header: self.header(),
+            member: Some(member),
+            members: self.member_list_now(),
+        }))
     }
 
     async fn member_remove(
         &self,
-        _request: Request<PbMemberRemoveRequest>,
+        request: Request<PbMemberRemoveRequest>,
     ) -> Result<Response<PbMemberRemoveResponse>, Status> {
-        Err(single_member_only())
+        let id = request.into_inner().id;
+        self.change(MembershipChange::Remove(id)).await?;
+        Ok(Response::new(PbMemberRemoveResponse {
+            header: self.header(),
+            members: self.member_list_now(),
+        }))
     }
 
     async fn member_update(
         &self,
-        _request: Request<PbMemberUpdateRequest>,
+        request: Request<PbMemberUpdateRequest>,
     ) -> Result<Response<PbMemberUpdateResponse>, Status> {
-        Err(single_member_only())
+        let request = request.into_inner();
+        self.change(MembershipChange::UpdatePeerUrls {
+            id: request.id,
+            peer_urls: request.peer_ur_ls,
+        })
+        .await?;
+        Ok(Response::new(PbMemberUpdateResponse {
+            header: self.header(),
+            members: self.member_list_now(),
+        }))
     }
 
     async fn member_list(
         &self,
-        _request: Request<PbMemberListRequest>,
+        request: Request<PbMemberListRequest>,
     ) -> Result<Response<PbMemberListResponse>, Status> {
-        let metrics = self.node.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        let voters: Vec<u64> = membership.voter_ids().collect();
-        let members = membership
-            .nodes()
-            .map(|(id, node)| PbMember {
-                id: *id,
-                name: if *id == self.node.identity.member_id {
-                    self.node.name.clone()
-                } else {
-                    String::new()
-                },
-                peer_ur_ls: Vec::new(),
-                client_ur_ls: vec![node.addr.clone()],
-                is_learner: !voters.contains(id),
-            })
-            .collect();
+        if request.into_inner().linearizable {
+            self.node.linearize().await?;
+        }
         Ok(Response::new(PbMemberListResponse {
-            header: self.node.header(self.node.store.revision()),
-            members,
+            header: self.header(),
+            members: self.member_list_now(),
         }))
     }
 
     async fn member_promote(
         &self,
-        _request: Request<PbMemberPromoteRequest>,
+        request: Request<PbMemberPromoteRequest>,
     ) -> Result<Response<PbMemberPromoteResponse>, Status> {
-        Err(single_member_only())
+        let id = request.into_inner().id;
+        self.change(MembershipChange::Promote(id)).await?;
+        Ok(Response::new(PbMemberPromoteResponse {
+            header: self.header(),
+            members: self.member_list_now(),
+        }))
     }
 }

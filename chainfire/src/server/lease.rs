@@ -90,13 +90,15 @@ impl PbLeaseService for LeaseApi {
         tokio::spawn(async move {
             while let Ok(Some(request)) = inbound.message().await {
                 // An unknown (expired or revoked) lease is answered with TTL 0, as etcd does.
-                let ttl = node.lessor.keep_alive(request.id).unwrap_or(0);
-                let response = PbLeaseKeepAliveResponse {
-                    header: node.header(node.store.revision()),
-                    id: request.id,
-                    ttl,
-                };
-                if sender.send(Ok(response)).await.is_err() {
+                let response =
+                    node.keep_lease_alive(request.id)
+                        .await
+                        .map(|ttl| PbLeaseKeepAliveResponse {
+                            header: node.header(node.store.revision()),
+                            id: request.id,
+                            ttl: ttl.unwrap_or(0),
+                        });
+                if sender.send(response).await.is_err() {
                     return;
                 }
             }
@@ -110,8 +112,9 @@ impl PbLeaseService for LeaseApi {
     ) -> Result<Response<PbLeaseTimeToLiveResponse>, Status> {
         let _timer = self.node.api_metrics.time("LeaseTimeToLive");
         let request = request.into_inner();
+        let remaining = self.node.lease_remaining(request.id).await?;
         let revision = self.node.store.revision();
-        let Some(remaining) = self.node.lessor.remaining(request.id) else {
+        let Some(remaining) = remaining else {
             return Ok(Response::new(PbLeaseTimeToLiveResponse {
                 header: self.node.header(revision),
                 id: request.id,

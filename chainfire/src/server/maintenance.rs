@@ -56,7 +56,7 @@ impl PbMaintenanceService for MaintenanceApi {
             raft_index: metrics.last_log_index.unwrap_or(0),
             raft_term: metrics.current_term,
             raft_applied_index: metrics.last_applied.map_or(0, |id| id.index),
-            is_learner: false,
+            is_learner: self.node.is_learner(),
             ..Default::default()
         }))
     }

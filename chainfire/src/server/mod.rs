@@ -68,7 +68,7 @@ pub async fn serve(
 
 /// Accepted connections with Nagle's algorithm off: small gRPC responses must not wait for the
 /// client's delayed ACK (about 40 ms a request otherwise).
-fn without_nagle(
+pub(crate) fn without_nagle(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     TcpListenerStream::new(listener).map(|accepted| {
