@@ -82,7 +82,8 @@ impl Collector for NodeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let metrics = self.node.raft.metrics().borrow().clone();
         let progress = self.node.store.hub.progress();
-        let gauges: [(&str, &str, f64); 9] = [
+        let membership = metrics.membership_config.membership();
+        let gauges: [(&str, &str, f64); 12] = [
             (
                 "raft_term",
                 "Current Raft term",
@@ -109,6 +110,24 @@ impl Collector for NodeCollector {
                 "raft_has_leader",
                 "1 when this member knows a leader",
                 f64::from(u8::from(metrics.current_leader.is_some())),
+            ),
+            (
+                "raft_is_learner",
+                "1 when this member is a learner (replicates but does not vote)",
+                f64::from(u8::from(self.node.is_learner())),
+            ),
+            (
+                "cluster_members",
+                "Members in the cluster configuration, learners included",
+                membership.nodes().count() as f64,
+            ),
+            (
+                "raft_snapshots_installed",
+                "Snapshots received from a leader and installed since start",
+                self.node
+                    .store
+                    .snapshots_installed
+                    .load(std::sync::atomic::Ordering::Relaxed) as f64,
             ),
             (
                 "mvcc_revision",

@@ -127,7 +127,8 @@ impl Node {
             election_timeout_min: sections.raft.election_timeout_ms,
             election_timeout_max: sections.raft.election_timeout_ms * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(sections.raft.snapshot_after_entries),
-            max_in_snapshot_log_to_keep: 1000,
+            // Log kept behind a snapshot, for followers that are only a little behind.
+            max_in_snapshot_log_to_keep: sections.raft.snapshot_after_entries.min(1000),
             ..Default::default()
         }
         .validate()
@@ -136,7 +137,7 @@ impl Node {
         let state_machine =
             StateMachine::new(store.clone(), lessor.clone(), snapshot_path(data_dir))
                 .map_err(|err| StartError::Raft(err.to_string()))?;
-        let peers = Peers::default();
+        let peers = Peers::new(sections.cluster.peer_addr);
         let raft = Raft::new(
             identity.member_id,
             Arc::new(raft_config),

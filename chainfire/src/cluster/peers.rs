@@ -2,6 +2,7 @@
 //! and requests forwarded to the leader, over one gRPC channel per peer URL.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// gRPC channels to peers, by peer URL, shared by Raft and forwarding.
 #[derive(Clone, Default)]
 pub struct Peers {
+    /// Calls leave from the peer address's IP when it is a specific one, so that firewall rules
+    /// (and the fault-injection tests) can tell members apart by address.
+    local_ip: Option<IpAddr>,
     channels: Arc<Mutex<HashMap<String, PeerClient<Channel>>>>,
     /// Peers whose last call failed in transport, so that a change is logged once.
     unreachable: Arc<Mutex<HashSet<String>>>,
@@ -44,6 +48,13 @@ pub enum CallError {
 }
 
 impl Peers {
+    pub fn new(peer_addr: SocketAddr) -> Self {
+        Self {
+            local_ip: Some(peer_addr.ip()).filter(|ip| !ip.is_unspecified()),
+            ..Self::default()
+        }
+    }
+
     fn client(&self, url: &str) -> Result<PeerClient<Channel>, CallError> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = channels.get(url) {
@@ -57,6 +68,7 @@ impl Peers {
         let channel = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
+            .local_address(self.local_ip)
             .connect_lazy();
         let client = PeerClient::new(channel)
             .max_decoding_message_size(usize::MAX)

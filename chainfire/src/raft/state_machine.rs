@@ -157,6 +157,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         save_snapshot_file(&self.snapshot_path, meta, &data).map_err(|err| {
             StorageIOError::write_snapshot(Some(meta.signature()), storage_io(err))
         })?;
+        self.store
+            .snapshots_installed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            "installed snapshot {} from the leader (store revision {})",
+            meta.snapshot_id,
+            image.revision
+        );
         Ok(())
     }
 

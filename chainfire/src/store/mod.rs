@@ -26,6 +26,8 @@ pub struct Store {
     db: Db,
     index: RwLock<Index>,
     pub hub: WatchHub,
+    /// Snapshots received from a leader and installed since start.
+    pub snapshots_installed: std::sync::atomic::AtomicU64,
 }
 
 /// Everything the state machine holds, as shipped in a Raft snapshot.
@@ -46,6 +48,7 @@ impl Store {
             db,
             index: RwLock::new(index),
             hub,
+            snapshots_installed: Default::default(),
         })
     }
 

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod history;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
