@@ -59,6 +59,11 @@ pub struct Node {
     pub min_lease_ttl: i64,
     /// How long a request waits for a leader and for its answer.
     pub request_timeout: Duration,
+    /// How long followers refuse other candidates after hearing from the leader (openraft's
+    /// leader lease: the longest election timeout).
+    pub leader_lease: Duration,
+    /// Leadership is being handed to another member (MoveLeader): requests wait for it.
+    pub transferring: std::sync::atomic::AtomicBool,
     pub api_metrics: ApiMetrics,
 }
 
@@ -125,6 +130,7 @@ impl Node {
             cluster_name: "chainfire".into(),
             heartbeat_interval: sections.raft.heartbeat_interval_ms,
             election_timeout_min: sections.raft.election_timeout_ms,
+            // Also the leader lease (see `Node::leader_lease`).
             election_timeout_max: sections.raft.election_timeout_ms * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(sections.raft.snapshot_after_entries),
             // Log kept behind a snapshot, for followers that are only a little behind.
@@ -226,6 +232,8 @@ impl Node {
             min_lease_ttl,
             request_timeout: REQUEST_TIMEOUT
                 + Duration::from_millis(2 * sections.raft.election_timeout_ms),
+            leader_lease: Duration::from_millis(sections.raft.election_timeout_ms * 2),
+            transferring: Default::default(),
             api_metrics: ApiMetrics::default(),
         }))
     }
@@ -294,7 +302,9 @@ impl Node {
         let metrics = metrics.borrow();
         match metrics.current_leader {
             Some(id) if id == self.identity.member_id => {
-                if metrics.state == ServerState::Leader {
+                if metrics.state == ServerState::Leader
+                    && !self.transferring.load(std::sync::atomic::Ordering::Acquire)
+                {
                     Leader::Me
                 } else {
                     Leader::Unknown

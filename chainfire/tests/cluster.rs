@@ -467,3 +467,44 @@ async fn leases_and_their_keys_survive_a_leader_change() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn move_leader_hands_leadership_to_the_chosen_voter() {
+    let cluster = Cluster::bootstrap(3, FAST_RAFT).await;
+    let leader = cluster.leader().await;
+    let target = (leader + 1) % 3;
+    let target_id = cluster.members[target]
+        .client()
+        .await
+        .status()
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .member_id();
+
+    // A writer on the old leader keeps going through the move: its requests wait for the new
+    // leader instead of failing.
+    let mut writer = cluster.members[leader].client().await;
+    let writing = tokio::spawn(async move {
+        for i in 0..50 {
+            writer.put(format!("during{i}"), "v", None).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let mut client = cluster.members[leader].client().await;
+    client.move_leader(target_id).await.unwrap();
+    assert_eq!(cluster.leader().await, target);
+    writing.await.unwrap();
+
+    // Only the leader moves leadership, and only to a voter.
+    let mut follower = cluster.members[leader].client().await;
+    let refused = follower.move_leader(target_id).await.unwrap_err();
+    assert!(refused.to_string().contains("not leader"), "{refused}");
+    let mut new_leader = cluster.members[target].client().await;
+    let refused = new_leader.move_leader(12345).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("bad leader transferee"),
+        "{refused}"
+    );
+}

@@ -19,6 +19,8 @@ pub enum Forwarded {
     Membership(MembershipChange),
     /// Start an election now (the leader is handing leadership over to this member).
     Campaign,
+    /// Stay out of elections for this many milliseconds (while leadership moves to another).
+    HoldElections(u64),
 }
 
 impl Forwarded {

@@ -2,6 +2,7 @@
 //! included.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use openraft::ChangeMembers;
@@ -21,15 +22,23 @@ const PROMOTE_MAX_LAG: u64 = 1000;
 impl Node {
     /// Does what another member (or this one) asked of the leader.
     pub async fn handle_forwarded(&self, request: Forwarded) -> ForwardResult {
-        if let Forwarded::Campaign = request {
-            self.raft
-                .trigger()
-                .elect()
-                .await
-                .map_err(|err| status_refusal(Status::unavailable(err.to_string())))?;
-            return Ok(ForwardReply::Done);
+        match request {
+            Forwarded::Campaign => {
+                self.raft
+                    .trigger()
+                    .elect()
+                    .await
+                    .map_err(|err| status_refusal(Status::unavailable(err.to_string())))?;
+                return Ok(ForwardReply::Done);
+            }
+            Forwarded::HoldElections(millis) => {
+                self.hold_elections(Duration::from_millis(millis));
+                return Ok(ForwardReply::Done);
+            }
+            _ => {}
         }
-        if !self.is_leader() {
+        // While leadership moves, requests wait for the new leader (as etcd's do).
+        if !self.is_leader() || self.transferring.load(Ordering::Acquire) {
             return Err(Refusal::NotLeader);
         }
         match request {
@@ -52,8 +61,125 @@ impl Node {
                 Ok(ForwardReply::LeaseRemaining(self.lessor.remaining(id)))
             }
             Forwarded::Membership(change) => self.change_membership(change).await,
-            Forwarded::Campaign => Ok(ForwardReply::Done),
+            Forwarded::Campaign | Forwarded::HoldElections(_) => Ok(ForwardReply::Done),
         }
+    }
+
+    /// Keeps this member from starting elections for `period`.
+    fn hold_elections(&self, period: Duration) {
+        self.raft.runtime_config().elect(false);
+        let raft = self.raft.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(period).await;
+            raft.runtime_config().elect(true);
+        });
+    }
+
+    /// etcd's MoveLeader: hands leadership to voter `target`. Openraft 0.9 has no leadership
+    /// transfer, so the leader holds client requests, waits until `target` has its whole log,
+    /// keeps the other voters out of elections, stops its heartbeats until the followers'
+    /// leader lease lapses, and asks `target` to campaign.
+    pub async fn move_leader(&self, target: u64) -> Result<(), Status> {
+        let me = self.identity.member_id;
+        if !self.is_leader() {
+            return Err(Status::failed_precondition("etcdserver: not leader"));
+        }
+        if target == me {
+            return Ok(());
+        }
+        let (members, voters) = self.members();
+        let Some(target_url) = members
+            .get(&target)
+            .filter(|_| voters.contains(&target))
+            .and_then(|member| member.peer_url().map(str::to_owned))
+        else {
+            return Err(Status::failed_precondition(
+                "etcdserver: bad leader transferee",
+            ));
+        };
+        if self.transferring.swap(true, Ordering::AcqRel) {
+            return Err(Status::failed_precondition(
+                "etcdserver: leader transfer already in progress",
+            ));
+        }
+        let outcome = self
+            .transfer_to(target, &target_url, &members, &voters)
+            .await;
+        self.raft.runtime_config().heartbeat(true);
+        self.transferring.store(false, Ordering::Release);
+        match &outcome {
+            Ok(()) => tracing::info!("leadership moved from {me:x} to {target:x}"),
+            Err(status) => tracing::warn!(
+                "leadership did not move to {target:x}: {}",
+                status.message()
+            ),
+        }
+        outcome
+    }
+
+    async fn transfer_to(
+        &self,
+        target: u64,
+        target_url: &str,
+        members: &BTreeMap<u64, Member>,
+        voters: &BTreeSet<u64>,
+    ) -> Result<(), Status> {
+        let timed_out = || {
+            Status::deadline_exceeded(
+                "etcdserver: request timed out, leader transfer took too long",
+            )
+        };
+        let lease = self.leader_lease;
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        // Requests are held, so the log stops growing and the target can reach its end.
+        while !self.has_whole_log(target) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(timed_out());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let hold = (lease * 4).as_millis() as u64;
+        for (id, member) in members {
+            if *id == target || *id == self.identity.member_id || !voters.contains(id) {
+                continue;
+            }
+            if let Some(url) = member.peer_url() {
+                // A voter that cannot be told may compete with the target; it can only delay
+                // the transfer, not break it.
+                let _ = self
+                    .peers
+                    .forward(url, &Forwarded::HoldElections(hold), lease)
+                    .await;
+            }
+        }
+        self.raft.runtime_config().heartbeat(false);
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        let _ = self
+            .peers
+            .forward(target_url, &Forwarded::Campaign, lease)
+            .await;
+        let mut metrics = self.raft.metrics();
+        tokio::time::timeout_at(deadline, async {
+            while metrics.borrow().current_leader != Some(target) {
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .map_err(|_| timed_out())
+    }
+
+    /// Whether follower `id` has replicated the leader's whole log.
+    fn has_whole_log(&self, id: u64) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let matched = metrics
+            .replication
+            .as_ref()
+            .and_then(|progress| progress.get(&id).copied().flatten())
+            .map(|log_id| log_id.index);
+        matched.is_some() && matched == metrics.last_log_index
     }
 
     pub fn is_leader(&self) -> bool {

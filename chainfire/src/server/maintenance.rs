@@ -107,11 +107,9 @@ impl PbMaintenanceService for MaintenanceApi {
         &self,
         request: Request<PbMoveLeaderRequest>,
     ) -> Result<Response<PbMoveLeaderResponse>, Status> {
-        if request.into_inner().target_id != self.node.identity.member_id {
-            return Err(Status::failed_precondition(
-                "etcdserver: bad leader transferee",
-            ));
-        }
+        self.node
+            .move_leader(request.into_inner().target_id)
+            .await?;
         Ok(Response::new(PbMoveLeaderResponse {
             header: self.node.header(self.node.store.revision()),
         }))
