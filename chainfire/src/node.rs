@@ -64,6 +64,8 @@ pub struct Node {
     pub leader_lease: Duration,
     /// Leadership is being handed to another member (MoveLeader): requests wait for it.
     pub transferring: std::sync::atomic::AtomicBool,
+    /// Held by the leader while it makes a membership change.
+    pub(crate) membership_changes: Arc<tokio::sync::Mutex<()>>,
     pub api_metrics: ApiMetrics,
 }
 
@@ -234,6 +236,7 @@ impl Node {
                 + Duration::from_millis(2 * sections.raft.election_timeout_ms),
             leader_lease: Duration::from_millis(sections.raft.election_timeout_ms * 2),
             transferring: Default::default(),
+            membership_changes: Default::default(),
             api_metrics: ApiMetrics::default(),
         }))
     }

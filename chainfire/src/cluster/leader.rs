@@ -309,6 +309,9 @@ impl Node {
     }
 
     async fn apply_change(&self, change: ChangeMembers<u64, Member>) -> Result<(), Refusal> {
+        // One change at a time: openraft refuses (and logs an error for) a change that starts
+        // while another is uncommitted.
+        let _one_at_a_time = self.membership_changes.lock().await;
         match self.raft.change_membership(change, false).await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
@@ -340,6 +343,7 @@ impl Node {
     /// running yet, so the member starts as a learner and becomes a voter once it has caught up.
     fn promote_when_caught_up(&self, id: u64) {
         let raft = self.raft.clone();
+        let membership_changes = self.membership_changes.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -360,6 +364,7 @@ impl Node {
                     });
                 if caught_up {
                     let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+                    let _one_at_a_time = membership_changes.lock().await;
                     match raft.change_membership(change, false).await {
                         Ok(_) => tracing::info!("member {id:x} caught up and is now a voter"),
                         Err(err) => tracing::warn!("member {id:x} not made a voter: {err}"),
