@@ -1,41 +1,60 @@
 #!/usr/bin/env bash
-# chainfire vs etcd, single node, side by side on this machine with the same load generator
-# (bench/src/etcd_load.rs): 100 connections, 256-byte values, puts then linearizable gets.
-# Prints each result and the chainfire/etcd ratios. Not a test: it never gates CI.
-#   bench/chainfire.sh [REQUESTS]      (default 100000)
+# chainfire vs etcd side by side on this machine with the same load generator
+# (bench/src/etcd_load.rs): 100 connections spread over the members, 256-byte values, puts then
+# linearizable gets. Prints each result and the chainfire/etcd ratios. Not a test: it never
+# gates CI.
+#   bench/chainfire.sh [REQUESTS] [MEMBERS]      (defaults: 100000 requests, 1 member; 3 for a
+#                                                 three-member cluster of each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-100000}
+members=${2:-1}
 
 command -v etcd >/dev/null || { echo "needs etcd: apt-get install etcd-server"; exit 1; }
 cargo build --release --locked --quiet -p chainfire -p photon-bench
 work=$(mktemp -d)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-etcd_port=$(free_port); etcd_peer=$(free_port)
-etcd --name bench --data-dir "$work/etcd" \
-  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-  --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-  --initial-cluster "bench=http://127.0.0.1:$etcd_peer" --log-level error >"$work/etcd.log" 2>&1 &
-pids+=($!)
+# Ports for every member of both clusters, and their member lists.
+declare -a etcd_client etcd_peer cf_client cf_peer
+etcd_initial=""; cf_initial=""
+for i in $(seq 0 $((members - 1))); do
+  etcd_client[$i]=$(free_port); etcd_peer[$i]=$(free_port)
+  cf_client[$i]=$(free_port); cf_peer[$i]=$(free_port)
+  etcd_initial+="${etcd_initial:+,}etcd$i=http://127.0.0.1:${etcd_peer[$i]}"
+  cf_initial+="${cf_initial:+,}cf$i=http://127.0.0.1:${cf_peer[$i]}"
+done
+cluster_flags=()
+[ "$members" -gt 1 ] && cluster_flags=(--bootstrap-cluster --initial-cluster "$cf_initial")
 
-cf_port=$(free_port); cf_admin=$(free_port)
-target/release/chainfire --component-id bench --data-dir "$work/chainfire" --client-addr "127.0.0.1:$cf_port" \
-  --set "photon.metrics.endpoint=127.0.0.1:$cf_admin" --log-level warn >"$work/chainfire.log" 2>&1 &
-pids+=($!)
-
-for port in "$etcd_port" "$cf_port"; do
-  for _ in $(seq 1 100); do ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$port" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
+for i in $(seq 0 $((members - 1))); do
+  etcd --name "etcd$i" --data-dir "$work/etcd$i" \
+    --listen-client-urls "http://127.0.0.1:${etcd_client[$i]}" --advertise-client-urls "http://127.0.0.1:${etcd_client[$i]}" \
+    --listen-peer-urls "http://127.0.0.1:${etcd_peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${etcd_peer[$i]}" \
+    --initial-cluster "$etcd_initial" --log-level error >"$work/etcd$i.log" 2>&1 &
+  pids+=($!)
+  target/release/chainfire --component-id "cf$i" --data-dir "$work/cf$i" --client-addr "127.0.0.1:${cf_client[$i]}" \
+    --peer-addr "127.0.0.1:${cf_peer[$i]}" --set "photon.metrics.endpoint=127.0.0.1:$(free_port)" \
+    --log-level warn "${cluster_flags[@]}" >"$work/cf$i.log" 2>&1 &
+  pids+=($!)
 done
 
+join() { local IFS=,; echo "$*"; }
+etcd_endpoints=$(join "${etcd_client[@]/#/127.0.0.1:}")
+cf_endpoints=$(join "${cf_client[@]/#/127.0.0.1:}")
+for endpoints in "$etcd_endpoints" "$cf_endpoints"; do
+  for _ in $(seq 1 100); do ETCDCTL_API=3 etcdctl --endpoints="$endpoints" put bench-ready yes >/dev/null 2>&1 && break; sleep 0.2; done
+done
+
+echo "$members member(s) each, $requests requests per run"
 declare -A result
 for mode in put get; do
   for server in etcd chainfire; do
-    port=$etcd_port; [ "$server" = chainfire ] && port=$cf_port
-    line=$(target/release/etcd-load --endpoint "127.0.0.1:$port" --mode "$mode" --requests "$requests")
+    endpoints=$etcd_endpoints; [ "$server" = chainfire ] && endpoints=$cf_endpoints
+    line=$(target/release/etcd-load --endpoint "$endpoints" --mode "$mode" --requests "$requests")
     echo "$server $line"
     result[$server.$mode.ops]=$(sed -E 's/.*ops_per_sec=([0-9.]+).*/\1/' <<<"$line")
     result[$server.$mode.p99]=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")

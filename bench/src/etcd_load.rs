@@ -10,9 +10,10 @@ use etcd_client::{Client, GetOptions};
 #[derive(Debug, Parser)]
 #[command(name = "etcd-load")]
 struct Args {
-    /// Server address, e.g. 127.0.0.1:2379
-    #[arg(long)]
-    endpoint: String,
+    /// Server addresses, comma-separated (e.g. 127.0.0.1:2379); connections are spread over
+    /// them in turn, as clients of a cluster would be
+    #[arg(long, value_delimiter = ',', required = true)]
+    endpoint: Vec<String>,
     #[arg(long, value_enum)]
     mode: Mode,
     /// Concurrent connections, one client each
@@ -44,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let value = vec![b'v'; args.value_size];
     if args.mode == Mode::Get {
-        let mut client = Client::connect([args.endpoint.as_str()], None)
+        let mut client = Client::connect([args.endpoint[0].as_str()], None)
             .await
             .context("connecting to fill the keys")?;
         for key in 0..args.keys {
@@ -56,9 +57,10 @@ async fn main() -> anyhow::Result<()> {
     let mut workers = Vec::with_capacity(args.clients);
     let started = Instant::now();
     for worker in 0..args.clients {
-        let mut client = Client::connect([args.endpoint.as_str()], None)
+        let endpoint = &args.endpoint[worker % args.endpoint.len()];
+        let mut client = Client::connect([endpoint.as_str()], None)
             .await
-            .with_context(|| format!("connection {worker}"))?;
+            .with_context(|| format!("connection {worker} to {endpoint}"))?;
         let value = value.clone();
         let (mode, keys) = (args.mode, args.keys);
         workers.push(tokio::spawn(async move {
