@@ -15,6 +15,7 @@ use crate::cluster::bootstrap;
 use crate::cluster::forward::{ForwardReply, Forwarded, Refusal};
 use crate::cluster::member::Member;
 use crate::cluster::peers::Peers;
+use crate::cluster::read_index::ReadIndexBatcher;
 use crate::config::ChainfireSections;
 use crate::lease::{Lessor, Remaining};
 use crate::metrics::ApiMetrics;
@@ -43,6 +44,7 @@ pub struct Identity {
 pub struct Node {
     pub raft: Raft,
     pub(crate) proposer: Proposer,
+    read_index: ReadIndexBatcher,
     pub store: Arc<Store>,
     pub lessor: Arc<Lessor>,
     pub identity: Identity,
@@ -215,7 +217,8 @@ impl Node {
         }
 
         let min_lease_ttl = (sections.raft.election_timeout_ms * 3 / 2).div_ceil(1000) as i64;
-        Ok(Arc::new(Node {
+        Ok(Arc::new_cyclic(|node| Node {
+            read_index: ReadIndexBatcher::start(node.clone()),
             proposer: Proposer::start(raft.clone()),
             raft,
             peers,
@@ -277,10 +280,17 @@ impl Node {
             // round would wait for the next heartbeat tick for nothing.)
             return Ok(());
         }
-        let ForwardReply::ReadIndex(index) = self.ask_leader(Forwarded::ReadIndex).await? else {
-            return Err(unexpected_reply());
-        };
+        let index = self.read_index.read_index().await?;
         self.wait_applied(index).await
+    }
+
+    /// One read-index round (see [`ReadIndexBatcher`]): the leader's commit index, confirmed by
+    /// a heartbeat round.
+    pub(crate) async fn read_index_round(&self) -> Result<u64, Status> {
+        match self.ask_leader(Forwarded::ReadIndex).await? {
+            ForwardReply::ReadIndex(index) => Ok(index),
+            _ => Err(unexpected_reply()),
+        }
     }
 
     /// Restarts a lease's countdown on the leader; `None` when it has no such lease.
@@ -335,7 +345,11 @@ impl Node {
             let answer = match self.leader() {
                 Leader::Me => Some(self.handle_forwarded(request.clone()).await),
                 Leader::Other { peer_url } => {
-                    let left = deadline.saturating_duration_since(Instant::now());
+                    let mut left = deadline.saturating_duration_since(Instant::now());
+                    if resendable {
+                        // A leader that went silent is replaced within a lease; ask again then.
+                        left = left.min(self.leader_lease);
+                    }
                     match self.peers.forward(&peer_url, &request, left).await {
                         Ok(answer) => Some(answer),
                         Err(err) if resendable => {

@@ -402,6 +402,21 @@ async fn an_isolated_leader_cannot_commit_and_steps_down_after_healing() {
         .put("during-partition", "yes", Some(PutOptions::new()))
         .await
         .unwrap();
+    // ...and the minority side must not serve a linearizable read that misses it.
+    let invoked = history.invoke();
+    majority_client
+        .put("reg1", "888888888", None)
+        .await
+        .unwrap();
+    history.write_ok("reg1", 888_888_888, invoked);
+    let invoked = history.invoke();
+    if let Ok(response) = minority.get("reg1", None).await {
+        let seen = response
+            .kvs()
+            .first()
+            .map(|kv| kv.value_str().unwrap().parse().unwrap());
+        history.read_ok("reg1", seen, invoked);
+    }
 
     cluster.heal();
     let agreed = cluster.leader().await;

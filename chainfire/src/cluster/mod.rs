@@ -6,6 +6,7 @@ pub mod forward;
 pub mod leader;
 pub mod member;
 pub mod peers;
+pub mod read_index;
 pub mod service;
 
 use std::sync::Arc;
