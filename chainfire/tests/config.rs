@@ -77,3 +77,64 @@ fn typos_and_bad_values_are_refused_by_name() {
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
+
+#[test]
+fn cluster_settings_come_from_lists_or_comma_separated_strings() {
+    let loaded = load::<ChainfireSections>(&sources(
+        None,
+        &[
+            ("PHOTON_COMPONENT_ID", "cf1"),
+            ("PHOTON_CLUSTER__ENABLED", "true"),
+            ("PHOTON_CLUSTER__PEER_ADDR", "10.0.0.1:2380"),
+            (
+                "PHOTON_CLUSTER__INITIAL_CLUSTER",
+                "cf1=http://10.0.0.1:2380, cf2=http://10.0.0.2:2380",
+            ),
+        ],
+    ))
+    .unwrap();
+    let cluster = &loaded.sections.cluster;
+    let members = cluster.initial_members().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[1].name, "cf2");
+    assert_eq!(members[1].peer_url, "http://10.0.0.2:2380");
+    assert_eq!(cluster.advertised_peer_url(), "http://10.0.0.1:2380");
+}
+
+#[test]
+fn malformed_cluster_settings_are_refused_by_name() {
+    let refused = |settings: &[(&str, &str)]| {
+        let mut env = vec![("PHOTON_COMPONENT_ID", "cf1")];
+        env.extend_from_slice(settings);
+        match load::<ChainfireSections>(&sources(None, &env)).unwrap_err() {
+            Error::Invalid { key, reason, .. } => (key, reason),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    };
+    let (key, reason) = refused(&[
+        ("PHOTON_CLUSTER__ENABLED", "true"),
+        (
+            "PHOTON_CLUSTER__INITIAL_CLUSTER",
+            "cf1=http://a:2380,cf1=http://b:2380",
+        ),
+    ]);
+    assert_eq!(key, "cluster.initial_cluster");
+    assert!(reason.contains("repeats"), "{reason}");
+
+    let (key, reason) = refused(&[
+        ("PHOTON_CLUSTER__ENABLED", "true"),
+        ("PHOTON_CLUSTER__INITIAL_CLUSTER", "cf1"),
+    ]);
+    assert_eq!(key, "cluster.initial_cluster");
+    assert!(reason.contains("NAME=PEER_URL"), "{reason}");
+
+    let (key, _) = refused(&[
+        ("PHOTON_CLUSTER__ENABLED", "true"),
+        ("PHOTON_CLUSTER__JOIN", "10.0.0.1:2379"),
+    ]);
+    assert_eq!(key, "cluster.join");
+
+    // Cluster settings without cluster mode are a mistake, not something to ignore.
+    let (key, _) = refused(&[("PHOTON_CLUSTER__JOIN", "http://10.0.0.1:2379")]);
+    assert_eq!(key, "cluster.enabled");
+}
