@@ -438,11 +438,19 @@ async fn an_isolated_leader_cannot_commit_and_steps_down_after_healing() {
 }
 
 #[tokio::test]
-async fn leases_and_their_keys_survive_a_leader_change() {
+async fn leases_and_watches_survive_a_leader_change() {
     let mut cluster = Cluster::bootstrap(3, FAST_RAFT).await;
     let leader = cluster.leader().await;
     let follower = (leader + 1) % 3;
     let mut client = cluster.members[follower].client().await;
+    let mut watcher = cluster.members[follower].client().await;
+    let mut events = watcher
+        .watch(
+            "owned",
+            Some(etcd_client::WatchOptions::new().with_prefix()),
+        )
+        .await
+        .unwrap();
     let lease = client.lease_grant(6, None).await.unwrap().id();
     client
         .put("owned", "x", Some(PutOptions::new().with_lease(lease)))
@@ -473,6 +481,23 @@ async fn leases_and_their_keys_survive_a_leader_change() {
     );
     let remaining = client.lease_time_to_live(lease, None).await.unwrap();
     assert!(remaining.ttl() > 0);
+    // The watch opened before the leader died sees writes committed by the new leader.
+    client.put("owned-later", "y", None).await.unwrap();
+    let mut seen = Vec::new();
+    while !seen.contains(&"owned-later".to_owned()) {
+        let message = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("the watch is still delivering")
+            .unwrap()
+            .unwrap();
+        seen.extend(
+            message
+                .events()
+                .iter()
+                .map(|event| event.kv().unwrap().key_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(seen, ["owned", "owned-later"]);
 
     // Left alone, it expires on the new leader and takes its key along.
     drop(keeper);
