@@ -28,6 +28,8 @@ use crate::store::db::{CF_RAFT, Db, encode};
 use crate::store::types::{Applied, ApplyError, Command};
 
 const IDENTITY: &[u8] = b"identity";
+/// Present once this member has learned that it was removed from its cluster.
+const REMOVED: &[u8] = b"removed";
 
 /// etcd's request timeout; twice the election timeout is added to it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,6 +68,8 @@ pub struct Node {
     pub leader_lease: Duration,
     /// Leadership is being handed to another member (MoveLeader): requests wait for it.
     pub transferring: std::sync::atomic::AtomicBool,
+    /// Cancelled when this member learns it was removed from the cluster.
+    pub removed: CancellationToken,
     /// Held by the leader while it makes a membership change.
     pub(crate) membership_changes: Arc<tokio::sync::Mutex<()>>,
     pub api_metrics: ApiMetrics,
@@ -164,6 +168,26 @@ impl Node {
             .await
             .map_err(|err| StartError::Raft(err.to_string()))?;
         if initialized {
+            let still_member = {
+                let metrics = raft.metrics();
+                let metrics = metrics.borrow();
+                let membership = metrics.membership_config.membership();
+                membership.get_node(&identity.member_id).is_some()
+                    || membership.nodes().next().is_none()
+            };
+            let marked_removed = db
+                .get::<bool>(CF_RAFT, REMOVED)
+                .map_err(database_error)?
+                .unwrap_or(false);
+            if !still_member || marked_removed {
+                return Err(StartError::Cluster(format!(
+                    "member {:x} was removed from cluster {:x}; to add this machine again, delete \
+                     {} and start it with --join",
+                    identity.member_id,
+                    identity.cluster_id,
+                    data_dir.display()
+                )));
+            }
             if !cluster.join.is_empty() || !cluster.initial_cluster.is_empty() {
                 tracing::info!(
                     "the data directory already belongs to member {:x} of cluster {:x}; \
@@ -240,8 +264,17 @@ impl Node {
             leader_lease: Duration::from_millis(sections.raft.election_timeout_ms * 2),
             transferring: Default::default(),
             membership_changes: Default::default(),
+            removed: CancellationToken::new(),
             api_metrics: ApiMetrics::default(),
         }))
+    }
+
+    /// Records that this member was removed, so that it refuses to start on this data again.
+    pub fn mark_removed(&self) -> Result<(), crate::store::db::DbError> {
+        let db = self.store.db();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_RAFT), REMOVED, encode(&true));
+        db.write(batch, true)
     }
 
     /// The response header etcd clients expect.

@@ -182,6 +182,15 @@ async fn a_standalone_member_grows_into_a_cluster_and_shrinks_again() {
     client.member_remove(third_id).await.unwrap();
     let members = client.member_list().await.unwrap();
     assert_eq!(members.members().len(), 2);
+    // The removed member stops by itself and refuses to come back on its old data.
+    let exit = cluster.members[third]
+        .wait_exit(Duration::from_secs(20))
+        .await;
+    assert!(exit.success(), "{exit:?}");
+    let refused = cluster.members[third].start_expecting_refusal().await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("was removed from cluster"), "{stderr}");
     client.put("after-shrink", "ok", None).await.unwrap();
     let mut second_client = cluster.members[second].client().await;
     assert_eq!(

@@ -21,6 +21,9 @@ pub enum Forwarded {
     Campaign,
     /// Stay out of elections for this many milliseconds (while leadership moves to another).
     HoldElections(u64),
+    /// The leader tells a member it removed: the member may never see the log entry that removed
+    /// it, and would otherwise disturb the cluster with elections.
+    Removed(u64),
 }
 
 impl Forwarded {

@@ -35,6 +35,12 @@ impl Node {
                 self.hold_elections(Duration::from_millis(millis));
                 return Ok(ForwardReply::Done);
             }
+            Forwarded::Removed(id) => {
+                if id == self.identity.member_id {
+                    self.removed.cancel();
+                }
+                return Ok(ForwardReply::Done);
+            }
             _ => {}
         }
         // While leadership moves, requests wait for the new leader (as etcd's do).
@@ -61,7 +67,9 @@ impl Node {
                 Ok(ForwardReply::LeaseRemaining(self.lessor.remaining(id)))
             }
             Forwarded::Membership(change) => self.change_membership(change).await,
-            Forwarded::Campaign | Forwarded::HoldElections(_) => Ok(ForwardReply::Done),
+            Forwarded::Campaign | Forwarded::HoldElections(_) | Forwarded::Removed(_) => {
+                Ok(ForwardReply::Done)
+            }
         }
     }
 
@@ -252,6 +260,14 @@ impl Node {
                 };
                 self.apply_change(change).await?;
                 tracing::info!("member {id:x} ({}) removed", member.name);
+                if let Some(url) = member.peer_url() {
+                    // Best effort: a member that misses this stops disturbing nobody once the
+                    // others' leases hold, but it would keep campaigning.
+                    let _ = self
+                        .peers
+                        .forward(url, &Forwarded::Removed(id), self.leader_lease)
+                        .await;
+                }
                 Ok(ForwardReply::Member { id, member })
             }
             MembershipChange::Promote(id) => {

@@ -51,7 +51,7 @@ impl Member {
         self.child.is_some()
     }
 
-    fn spawn(&mut self) {
+    fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_chainfire"));
         command
             .arg("--component-id")
@@ -73,7 +73,11 @@ impl Member {
         for setting in &self.extra {
             command.arg("--set").arg(setting);
         }
-        self.child = Some(command.spawn().expect("chainfire binary starts"));
+        command
+    }
+
+    fn spawn(&mut self) {
+        self.child = Some(self.command().spawn().expect("chainfire binary starts"));
     }
 
     /// Waits until the member answers Status and knows a leader.
@@ -101,6 +105,31 @@ impl Member {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// Waits for the process to exit by itself; its exit status.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "member {} still runs", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts on the same data directory and addresses and waits for it to exit, for a member
+    /// that must refuse to start.
+    pub async fn start_expecting_refusal(&self) -> std::process::Output {
+        let mut command = tokio::process::Command::from(self.command());
+        command.stderr(Stdio::piped()).kill_on_drop(true);
+        tokio::time::timeout(Duration::from_secs(30), command.output())
+            .await
+            .unwrap_or_else(|_| panic!("member {} started instead of refusing", self.name))
+            .unwrap()
     }
 
     /// Starts again on the same data directory and addresses.
