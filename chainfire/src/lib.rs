@@ -44,6 +44,10 @@ pub async fn run(service: Service<ChainfireSections>) -> Result<ExitCode, String
         .shutdown
         .tracker()
         .spawn(node.clone().expire_leases(service.shutdown.token()));
+    service
+        .shutdown
+        .tracker()
+        .spawn(node.clone().watch_leadership(service.shutdown.token()));
     if sections.cluster.enabled {
         serve_peers(&service, &node).await?;
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use photon_runtime::Service;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -21,6 +22,8 @@ type Labels = Vec<(&'static str, &'static str)>;
 pub struct ApiMetrics {
     /// Open watches on all streams.
     pub watches: Gauge,
+    /// Times this member has seen the leader change (or go missing).
+    pub leader_changes: Counter,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
@@ -28,6 +31,7 @@ impl Default for ApiMetrics {
     fn default() -> Self {
         Self {
             watches: Gauge::default(),
+            leader_changes: Counter::default(),
             // 100 µs to about 3 s.
             latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -69,6 +73,11 @@ pub fn register(service: &Service<ChainfireSections>, node: Arc<Node>) {
             api.latency,
         );
         registry.register("watches", "Open watches", api.watches);
+        registry.register(
+            "raft_leader_changes",
+            "Leader changes this member has seen (a rising rate means an unstable cluster)",
+            api.leader_changes,
+        );
         registry.register_collector(Box::new(NodeCollector { node }));
     });
 }

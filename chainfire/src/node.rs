@@ -462,8 +462,7 @@ impl Node {
                 let leases: Vec<_> = self.store.index_guard().leases.values().copied().collect();
                 self.lessor.reset_all(&leases);
                 tracing::info!(
-                    "member {:x} leads; {} lease(s) restart their full TTL",
-                    self.identity.member_id,
+                    "this member leads; {} lease(s) restart their full TTL",
                     leases.len()
                 );
             }
@@ -479,6 +478,35 @@ impl Node {
                         self.lessor.retry(id);
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Logs every change of leader this member sees, and counts it, until `stop`.
+    pub async fn watch_leadership(self: Arc<Self>, stop: CancellationToken) {
+        let mut metrics = self.raft.metrics();
+        let mut known = metrics.borrow().current_leader;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = metrics.changed() => if changed.is_err() { return },
+            }
+            let (leader, term) = {
+                let now = metrics.borrow();
+                (now.current_leader, now.current_term)
+            };
+            if leader == known {
+                continue;
+            }
+            known = leader;
+            self.api_metrics.leader_changes.inc();
+            match leader {
+                Some(id) => tracing::info!("member {id:x} leads (term {term})"),
+                None => tracing::warn!(
+                    "no leader (term {term}): requests wait until a majority of members elects one"
+                ),
             }
         }
     }
