@@ -97,7 +97,9 @@ contains "promoted learner is a voter" "cf3, http://127.0.0.1:${peer[3]}, http:/
 check "the new member has the data" $'via-follower\n1' "$(on 3 get via-follower --consistency=s)"
 contains "member remove" "removed from cluster" "$(ctl member remove "$learner_id")"
 check "three members again" "3" "$(ctl member list | wc -l)"
-crash 3
+wait_for "the removed member to stop by itself" bash -c "! kill -0 ${pids[3]} 2>/dev/null"
+contains "the removed member says why it stopped" "was removed from the cluster" "$(cat "$work/cf3.log")"
+wait "${pids[3]}" 2>/dev/null || true; unset 'pids[3]'
 
 # move-leader to a follower.
 leader=$(leader_index)
