@@ -21,7 +21,7 @@ use crate::lease::{Lessor, Remaining};
 use crate::metrics::ApiMetrics;
 use crate::raft::Raft;
 use crate::raft::log_store::LogStore;
-use crate::raft::proposer::Proposer;
+use crate::raft::proposer::{ProposeError, Proposer};
 use crate::raft::state_machine::StateMachine;
 use crate::store::Store;
 use crate::store::db::{CF_RAFT, Db, encode};
@@ -141,6 +141,12 @@ impl Node {
             // Also the leader lease (see `Node::leader_lease`).
             election_timeout_max: sections.raft.election_timeout_ms * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(sections.raft.snapshot_after_entries),
+            // Entries per AppendEntries call; each may hold many batched writes, and the call
+            // must fit in one heartbeat interval (see `cluster::peers::MAX_APPEND_BYTES`).
+            max_payload_entries: 64,
+            // A snapshot travels in chunks, each with this long to arrive.
+            snapshot_max_chunk_size: 1024 * 1024,
+            install_snapshot_timeout: 10_000,
             // Log kept behind a snapshot, for followers that are only a little behind.
             max_in_snapshot_log_to_keep: sections.raft.snapshot_after_entries.min(1000),
             ..Default::default()
@@ -168,18 +174,13 @@ impl Node {
             .await
             .map_err(|err| StartError::Raft(err.to_string()))?;
         if initialized {
-            let still_member = {
-                let metrics = raft.metrics();
-                let metrics = metrics.borrow();
-                let membership = metrics.membership_config.membership();
-                membership.get_node(&identity.member_id).is_some()
-                    || membership.nodes().next().is_none()
-            };
+            // Only the marker proves removal: a member that joined and has not yet received
+            // the entry that added it does not see itself in its membership either.
             let marked_removed = db
                 .get::<bool>(CF_RAFT, REMOVED)
                 .map_err(database_error)?
                 .unwrap_or(false);
-            if !still_member || marked_removed {
+            if marked_removed {
                 return Err(StartError::Cluster(format!(
                     "member {:x} was removed from cluster {:x}; to add this machine again, delete \
                      {} and start it with --join",
@@ -241,9 +242,11 @@ impl Node {
         }
 
         let min_lease_ttl = (sections.raft.election_timeout_ms * 3 / 2).div_ceil(1000) as i64;
+        let request_timeout =
+            REQUEST_TIMEOUT + Duration::from_millis(2 * sections.raft.election_timeout_ms);
         Ok(Arc::new_cyclic(|node| Node {
             read_index: ReadIndexBatcher::start(node.clone()),
-            proposer: Proposer::start(raft.clone()),
+            proposer: Proposer::start(raft.clone(), request_timeout),
             raft,
             peers,
             store,
@@ -259,8 +262,7 @@ impl Node {
                 sections.server.progress_notify_interval_sec,
             ),
             min_lease_ttl,
-            request_timeout: REQUEST_TIMEOUT
-                + Duration::from_millis(2 * sections.raft.election_timeout_ms),
+            request_timeout,
             leader_lease: Duration::from_millis(sections.raft.election_timeout_ms * 2),
             transferring: Default::default(),
             membership_changes: Default::default(),
@@ -376,7 +378,22 @@ impl Node {
         let resendable = request.is_idempotent();
         loop {
             let answer = match self.leader() {
-                Leader::Me => Some(self.handle_forwarded(request.clone()).await),
+                Leader::Me => {
+                    match tokio::time::timeout_at(
+                        deadline.into(),
+                        self.handle_forwarded(request.clone()),
+                    )
+                    .await
+                    {
+                        Ok(answer) => Some(answer),
+                        Err(_) if resendable => None,
+                        Err(_) => {
+                            return Err(Status::deadline_exceeded(
+                                "etcdserver: request timed out; it may or may not have taken effect",
+                            ));
+                        }
+                    }
+                }
                 Leader::Other { peer_url } => {
                     let mut left = deadline.saturating_duration_since(Instant::now());
                     if resendable {
@@ -442,35 +459,49 @@ impl Node {
     }
 
     /// On the leader, proposes the revocation of leases whose time is up, until `stop`. A new
-    /// leader first gives every lease its full TTL again, as etcd does.
+    /// leader (or one whose term changed) first gives every lease its full TTL again, as etcd
+    /// does. Revocations go to this member's own log only: an expiry counted on this member's
+    /// clock must not be carried out by another leader, which counts its own.
     pub async fn expire_leases(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let mut leading = false;
+        let mut leading_term = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let was_leading = std::mem::replace(
-                &mut leading,
-                self.raft.metrics().borrow().state == ServerState::Leader,
-            );
-            if !leading {
+            let (leading, term) = {
+                let metrics = self.raft.metrics();
+                let metrics = metrics.borrow();
+                (metrics.state == ServerState::Leader, metrics.current_term)
+            };
+            // Keep-alives cannot reach this member while it hands leadership over.
+            if !leading || self.transferring.load(std::sync::atomic::Ordering::Acquire) {
+                leading_term = None;
                 continue;
             }
-            if !was_leading {
-                let leases: Vec<_> = self.store.index_guard().leases.values().copied().collect();
+            if leading_term != Some(term) {
+                leading_term = Some(term);
+                // Under the index lock, so that no grant is applied between reading the leases
+                // and resetting their clocks.
+                let index = self.store.index_guard();
+                let leases: Vec<_> = index.leases.values().copied().collect();
                 self.lessor.reset_all(&leases);
+                drop(index);
                 tracing::info!(
-                    "this member leads; {} lease(s) restart their full TTL",
+                    "this member leads (term {term}); {} lease(s) restart their full TTL",
                     leases.len()
                 );
             }
             for id in self.lessor.take_expired() {
-                match self.propose(Command::LeaseRevoke { id }).await {
-                    Ok(_) => tracing::info!("lease {id:x} expired; its keys were deleted"),
-                    Err(status) if status.code() == tonic::Code::NotFound => {}
-                    Err(status) => {
+                match self.proposer.propose(Command::LeaseRevoke { id }).await {
+                    Ok((applied, _)) => {
+                        // Otherwise it was revoked meanwhile.
+                        if let Some(Ok(_)) = applied.outcome {
+                            tracing::info!("lease {id:x} expired; its keys were deleted");
+                        }
+                    }
+                    Err(ProposeError(status)) => {
                         tracing::warn!(
                             "cannot revoke expired lease {id:x} yet: {}",
                             status.message()

@@ -2,6 +2,7 @@
 //! included.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -50,19 +51,16 @@ impl Node {
         match request {
             Forwarded::Propose(command) => match self.proposer.propose(command).await {
                 Ok((applied, log_index)) => Ok(ForwardReply::Applied { applied, log_index }),
-                Err(ProposeError::NotLeader) => Err(Refusal::NotLeader),
-                Err(ProposeError::Failed(status)) => Err(status_refusal(status)),
+                Err(ProposeError(status)) => Err(status_refusal(status)),
             },
-            Forwarded::ReadIndex => match self.raft.get_read_log_id().await {
-                Ok((read, _applied)) => Ok(ForwardReply::ReadIndex(read.map_or(0, |id| id.index))),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
-                    Err(Refusal::NotLeader)
-                }
-                Err(err) => Err(status_refusal(Status::unavailable(format!(
-                    "etcdserver: {err}"
-                )))),
-            },
-            Forwarded::LeaseKeepAlive(id) => Ok(ForwardReply::LeaseTtl(self.lessor.keep_alive(id))),
+            Forwarded::ReadIndex => self.confirm_leadership().await.map(ForwardReply::ReadIndex),
+            Forwarded::LeaseKeepAlive(id) => {
+                // A leader cut off from the majority still believes it leads (openraft 0.9 has
+                // no check-quorum) while another leader counts the lease down: confirm the
+                // leadership with a heartbeat round before renewing, as etcd does.
+                self.confirm_leadership().await?;
+                Ok(ForwardReply::LeaseTtl(self.lessor.keep_alive(id)))
+            }
             Forwarded::LeaseRemaining(id) => {
                 Ok(ForwardReply::LeaseRemaining(self.lessor.remaining(id)))
             }
@@ -87,7 +85,7 @@ impl Node {
     /// transfer, so the leader holds client requests, waits until `target` has its whole log,
     /// keeps the other voters out of elections, stops its heartbeats until the followers'
     /// leader lease lapses, and asks `target` to campaign.
-    pub async fn move_leader(&self, target: u64) -> Result<(), Status> {
+    pub async fn move_leader(self: &Arc<Self>, target: u64) -> Result<(), Status> {
         let me = self.identity.member_id;
         if !self.is_leader() {
             return Err(Status::failed_precondition("etcdserver: not leader"));
@@ -110,11 +108,20 @@ impl Node {
                 "etcdserver: leader transfer already in progress",
             ));
         }
-        let outcome = self
-            .transfer_to(target, &target_url, &members, &voters)
-            .await;
-        self.raft.runtime_config().heartbeat(true);
-        self.transferring.store(false, Ordering::Release);
+        // In a task of its own: if the client gives up (or its deadline cuts the RPC short), the
+        // transfer still ends and this member still gets its heartbeats and requests back.
+        let node = self.clone();
+        let transfer = tokio::spawn(async move {
+            let outcome = node
+                .transfer_to(target, &target_url, &members, &voters)
+                .await;
+            node.raft.runtime_config().heartbeat(true);
+            node.transferring.store(false, Ordering::Release);
+            outcome
+        });
+        let outcome = transfer
+            .await
+            .unwrap_or_else(|err| Err(Status::internal(format!("leader transfer failed: {err}"))));
         match &outcome {
             Ok(()) => tracing::info!("leadership moved from {me:x} to {target:x}"),
             Err(status) => tracing::warn!(
@@ -188,6 +195,19 @@ impl Node {
             .and_then(|progress| progress.get(&id).copied().flatten())
             .map(|log_id| log_id.index);
         matched.is_some() && matched == metrics.last_log_index
+    }
+
+    /// Confirms with a heartbeat round that this member still leads; the commit index then.
+    async fn confirm_leadership(&self) -> Result<u64, Refusal> {
+        match self.raft.get_read_log_id().await {
+            Ok((read, _applied)) => Ok(read.map_or(0, |id| id.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
+                Err(Refusal::NotLeader)
+            }
+            Err(err) => Err(status_refusal(Status::unavailable(format!(
+                "etcdserver: {err}"
+            )))),
+        }
     }
 
     pub fn is_leader(&self) -> bool {

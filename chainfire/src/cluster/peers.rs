@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -22,9 +24,16 @@ use super::service::proto::Frame;
 use super::service::proto::peer_client::PeerClient;
 use crate::raft::TypeConfig;
 use crate::store::db::{decode, encode};
+use crate::store::types::Command;
 
 /// How long connecting to a peer may take before it counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Client payload in one AppendEntries call at most (one entry may alone exceed it).
+const MAX_APPEND_BYTES: usize = 4 * 1024 * 1024;
+/// HTTP/2 pings on idle peer connections, so that a connection a partition silently broke is
+/// noticed in seconds rather than after TCP's retransmission timeout.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// gRPC channels to peers, by peer URL, shared by Raft and forwarding.
 #[derive(Clone, Default)]
@@ -68,6 +77,9 @@ impl Peers {
         let channel = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
             .local_address(self.local_ip)
             .connect_lazy();
         let client = PeerClient::new(channel)
@@ -196,6 +208,16 @@ impl PeerLink {
     }
 }
 
+/// An entry's client payload in bytes, about what it takes on the wire.
+fn entry_bytes(entry: &openraft::Entry<TypeConfig>) -> usize {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(proposal) => {
+            proposal.0.iter().map(Command::encoded_bytes).sum()
+        }
+        _ => 0,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("member {0:x} has no peer URL")]
 struct NoPeerUrl(u64);
@@ -206,6 +228,18 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, Member, RaftError<u64>>> {
+        // openraft gives each call one heartbeat interval; a follower catching up gets many
+        // entries at once, and batched entries can be large, so oversized calls ask openraft
+        // to send fewer entries.
+        let entries = rpc.entries.len() as u64;
+        if entries > 1 {
+            let bytes: usize = rpc.entries.iter().map(entry_bytes).sum();
+            if bytes > MAX_APPEND_BYTES {
+                return Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint((entries / 2).max(1)),
+                ));
+            }
+        }
         self.raft_call(Rpc::AppendEntries, &rpc, &option).await
     }
 

@@ -3,6 +3,7 @@
 //! many writes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::error::ClientWriteError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -24,13 +25,11 @@ type Reply = oneshot::Sender<Result<Committed, ProposeError>>;
 /// A command's answer and the index of the log entry that carried it.
 pub type Committed = (Applied, u64);
 
+/// Why a proposal has no answer. Every case leaves it unknown whether the command takes effect:
+/// once handed to Raft, an entry another member copied may still be committed by a later leader,
+/// even after this member dropped it.
 #[derive(Debug, Clone)]
-pub enum ProposeError {
-    /// This member is not the leader, and the command was not (or will never be) committed:
-    /// it can safely go to the leader instead.
-    NotLeader,
-    Failed(Status),
-}
+pub struct ProposeError(pub Status);
 
 struct Pending {
     command: Command,
@@ -44,10 +43,12 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the batching task; it ends when every `Proposer` is dropped.
-    pub fn start(raft: Raft) -> Self {
+    /// Starts the batching task; it ends when every `Proposer` is dropped. A batch not answered
+    /// within `commit_timeout` fails (openraft drops the answers of entries it discards while
+    /// installing a snapshot, which would otherwise hold a batch slot forever).
+    pub fn start(raft: Raft, commit_timeout: Duration) -> Self {
         let (queue, waiting) = mpsc::channel(16 * 1024);
-        tokio::spawn(batch_loop(raft, waiting));
+        tokio::spawn(batch_loop(raft, waiting, commit_timeout));
         Self { queue }
     }
 
@@ -63,22 +64,22 @@ impl Proposer {
 }
 
 fn stopped() -> ProposeError {
-    ProposeError::Failed(Status::unavailable("etcdserver: server stopped"))
+    ProposeError(Status::unavailable("etcdserver: server stopped"))
 }
 
-async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>) {
+async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>, commit_timeout: Duration) {
     let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     while let Some(first) = waiting.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
         // Take whatever queued up while the previous batches were committing.
-        let mut bytes = command_bytes(&first.command);
+        let mut bytes = first.command.encoded_bytes();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES {
             match waiting.try_recv() {
                 Ok(next) => {
-                    bytes += command_bytes(&next.command);
+                    bytes += next.command.encoded_bytes();
                     batch.push(next);
                 }
                 Err(_) => break,
@@ -91,8 +92,14 @@ async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>) {
         match raft.client_write_ff(Proposal(commands)).await {
             Ok(committed) => {
                 tokio::spawn(async move {
-                    let outcome = committed.await;
+                    let outcome = tokio::time::timeout(commit_timeout, committed).await;
                     drop(permit);
+                    let Ok(outcome) = outcome else {
+                        let status = Status::deadline_exceeded(
+                            "etcdserver: request timed out; the write may or may not take effect",
+                        );
+                        return fail_all(replies, &ProposeError(status));
+                    };
                     match outcome {
                         Ok(Ok(response)) => {
                             let index = response.log_id.index;
@@ -109,7 +116,7 @@ async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>) {
                 tracing::error!("Raft stopped; refusing writes: {fatal}");
                 fail_all(
                     replies,
-                    &ProposeError::Failed(Status::unavailable(format!(
+                    &ProposeError(Status::unavailable(format!(
                         "etcdserver: raft stopped: {fatal}"
                     ))),
                 );
@@ -118,21 +125,17 @@ async fn batch_loop(raft: Raft, mut waiting: mpsc::Receiver<Pending>) {
     }
 }
 
-fn command_bytes(command: &Command) -> usize {
-    match command {
-        Command::Put(bytes) | Command::DeleteRange(bytes) | Command::Txn(bytes) => bytes.len(),
-        _ => 16,
-    }
-}
-
 fn write_error(err: ClientWriteError<u64, Member>) -> ProposeError {
-    match err {
-        // openraft says so only for entries it never appended or has discarded uncommitted.
-        ClientWriteError::ForwardToLeader(_) => ProposeError::NotLeader,
-        ClientWriteError::ChangeMembershipError(err) => {
-            ProposeError::Failed(Status::failed_precondition(err.to_string()))
+    ProposeError(match err {
+        // This member lost the lead before committing the entry; another member may still
+        // commit it.
+        ClientWriteError::ForwardToLeader(_) => {
+            Status::unavailable("etcdserver: leader changed; the write may or may not take effect")
         }
-    }
+        ClientWriteError::ChangeMembershipError(err) => {
+            Status::failed_precondition(err.to_string())
+        }
+    })
 }
 
 fn fail_all(replies: Vec<Reply>, error: &ProposeError) {

@@ -78,6 +78,16 @@ pub enum Command {
     LeaseRevoke { id: i64 },
 }
 
+impl Command {
+    /// About its size in a log entry.
+    pub fn encoded_bytes(&self) -> usize {
+        match self {
+            Command::Put(bytes) | Command::DeleteRange(bytes) | Command::Txn(bytes) => bytes.len(),
+            _ => 16,
+        }
+    }
+}
+
 /// A log entry's payload: commands applied in order, each answered on its own (concurrent client
 /// writes share one entry, and so one disk sync).
 #[derive(Debug, Clone, Serialize, Deserialize)]
