@@ -161,7 +161,8 @@ pub struct ClusterSection {
     /// joins through them instead of bootstrapping (`--join`).
     #[serde(default, deserialize_with = "list_or_comma_separated")]
     pub join: Vec<String>,
-    /// A member that joined as a learner asks to become a voter once it has caught up.
+    /// A member that added itself as a learner (`--join`) asks to become a voter once it has
+    /// caught up; a learner an operator added stays one until promoted.
     #[serde(default = "default_auto_promote")]
     pub auto_promote: bool,
 }

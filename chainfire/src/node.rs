@@ -28,6 +28,8 @@ use crate::store::db::{CF_RAFT, Db, encode};
 use crate::store::types::{Applied, ApplyError, Command};
 
 const IDENTITY: &[u8] = b"identity";
+/// Whether this member added itself to its cluster as a learner (`--join`).
+const JOINED_AS_LEARNER: &[u8] = b"joined_as_learner";
 /// Present once this member has learned that it was removed from its cluster.
 const REMOVED: &[u8] = b"removed";
 
@@ -54,6 +56,8 @@ pub struct Node {
     pub client_url: String,
     /// The advertised peer URL; `None` when not in cluster mode.
     pub peer_url: Option<String>,
+    /// Ask to become a voter while a learner: set for a member that joined as a learner by
+    /// itself, with `cluster.auto_promote` (a learner an operator added stays one).
     pub auto_promote: bool,
     pub(crate) peers: Peers,
     pub max_request_bytes: usize,
@@ -123,13 +127,17 @@ impl Node {
         {
             Some(identity) => identity,
             None => {
-                let identity = bootstrap::new_identity(name, sections)
+                let new = bootstrap::new_identity(name, sections)
                     .await
                     .map_err(StartError::Cluster)?;
-                save_identity(&db, &identity).map_err(database_error)?;
-                identity
+                save_identity(&db, &new.identity, new.joined_as_learner).map_err(database_error)?;
+                new.identity
             }
         };
+        let joined_as_learner = db
+            .get::<bool>(CF_RAFT, JOINED_AS_LEARNER)
+            .map_err(database_error)?
+            .unwrap_or(false);
         let store = Arc::new(Store::open(db.clone()).map_err(database_error)?);
         let leases: Vec<_> = store.index_guard().leases.values().copied().collect();
         let lessor = Arc::new(Lessor::new(&leases));
@@ -157,7 +165,7 @@ impl Node {
         let state_machine =
             StateMachine::new(store.clone(), lessor.clone(), snapshot_path(data_dir))
                 .map_err(|err| StartError::Raft(err.to_string()))?;
-        let peers = Peers::new(sections.cluster.peer_addr);
+        let peers = Peers::new(sections.cluster.peer_addr, identity.cluster_id);
         let raft = Raft::new(
             identity.member_id,
             Arc::new(raft_config),
@@ -255,7 +263,7 @@ impl Node {
             name: name.to_owned(),
             client_url: sections.advertised_client_url(),
             peer_url: cluster.enabled.then(|| cluster.advertised_peer_url()),
-            auto_promote: cluster.auto_promote,
+            auto_promote: cluster.auto_promote && joined_as_learner,
             max_request_bytes: sections.limits.max_request_bytes,
             max_txn_ops: sections.limits.max_txn_ops,
             progress_notify_interval: Duration::from_secs(
@@ -574,8 +582,17 @@ fn snapshot_path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("snapshot")
 }
 
-fn save_identity(db: &Db, identity: &Identity) -> Result<(), crate::store::db::DbError> {
+fn save_identity(
+    db: &Db,
+    identity: &Identity,
+    joined_as_learner: bool,
+) -> Result<(), crate::store::db::DbError> {
     let mut batch = WriteBatch::default();
     batch.put_cf(db.cf(CF_RAFT), IDENTITY, encode(identity));
+    batch.put_cf(
+        db.cf(CF_RAFT),
+        JOINED_AS_LEARNER,
+        encode(&joined_as_learner),
+    );
     db.write(batch, true)
 }

@@ -60,14 +60,25 @@ pub fn initial_membership(
         .collect())
 }
 
+/// Who a member with a new data directory is.
+pub struct NewMember {
+    pub identity: Identity,
+    /// It added itself as a learner (`--join`), so it asks to become a voter once caught up.
+    pub joined_as_learner: bool,
+}
+
 /// The identity of a member whose data directory is new.
-pub async fn new_identity(name: &str, sections: &ChainfireSections) -> Result<Identity, String> {
+pub async fn new_identity(name: &str, sections: &ChainfireSections) -> Result<NewMember, String> {
     let cluster = &sections.cluster;
     if !cluster.enabled {
         let mut rng = rand::rng();
-        return Ok(Identity {
+        let identity = Identity {
             member_id: rng.random_range(1..u64::MAX),
             cluster_id: rng.random_range(1..u64::MAX),
+        };
+        return Ok(NewMember {
+            identity,
+            joined_as_learner: false,
         });
     }
     if cluster.join.is_empty() {
@@ -78,9 +89,13 @@ pub async fn new_identity(name: &str, sections: &ChainfireSections) -> Result<Id
             .find(|(_, member)| member.name == name)
             .map(|(id, _)| *id)
             .unwrap_or_default();
-        return Ok(Identity {
+        let identity = Identity {
             member_id,
             cluster_id: cluster_id(&ids, &cluster.initial_cluster_token),
+        };
+        return Ok(NewMember {
+            identity,
+            joined_as_learner: false,
         });
     }
     join(&cluster.join, &cluster.advertised_peer_url()).await
@@ -88,7 +103,7 @@ pub async fn new_identity(name: &str, sections: &ChainfireSections) -> Result<Id
 
 /// Asks the cluster at `endpoints` for this member's id, adding it as a learner unless an
 /// operator already added it (`etcdctl member add`) with this peer URL.
-async fn join(endpoints: &[String], peer_url: &str) -> Result<Identity, String> {
+async fn join(endpoints: &[String], peer_url: &str) -> Result<NewMember, String> {
     let deadline = Instant::now() + JOIN_TIMEOUT;
     loop {
         match try_join(endpoints, peer_url).await {
@@ -110,7 +125,7 @@ async fn join(endpoints: &[String], peer_url: &str) -> Result<Identity, String> 
     }
 }
 
-async fn try_join(endpoints: &[String], peer_url: &str) -> Result<Identity, String> {
+async fn try_join(endpoints: &[String], peer_url: &str) -> Result<NewMember, String> {
     let mut client = Client::connect(endpoints, None)
         .await
         .map_err(|err| err.to_string())?;
@@ -125,9 +140,12 @@ async fn try_join(endpoints: &[String], peer_url: &str) -> Result<Identity, Stri
             "the cluster already lists {peer_url} as member {:x}; starting as that member",
             member.id()
         );
-        return Ok(Identity {
-            member_id: member.id(),
-            cluster_id,
+        return Ok(NewMember {
+            identity: Identity {
+                member_id: member.id(),
+                cluster_id,
+            },
+            joined_as_learner: false,
         });
     }
     let added = client
@@ -141,8 +159,11 @@ async fn try_join(endpoints: &[String], peer_url: &str) -> Result<Identity, Stri
         "joined cluster {cluster_id:x} as learner {:x}; catching up before becoming a voter",
         member.id()
     );
-    Ok(Identity {
-        member_id: member.id(),
-        cluster_id,
+    Ok(NewMember {
+        identity: Identity {
+            member_id: member.id(),
+            cluster_id,
+        },
+        joined_as_learner: true,
     })
 }

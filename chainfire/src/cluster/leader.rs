@@ -228,6 +228,9 @@ impl Node {
     }
 
     async fn change_membership(&self, change: MembershipChange) -> ForwardResult {
+        // One change at a time, checked against the membership it will change: openraft
+        // refuses (and logs an error for) a change that starts while another is uncommitted.
+        let _one_at_a_time = self.membership_changes.lock().await;
         let (members, voters) = self.members();
         let found = |id: u64| {
             members
@@ -345,9 +348,6 @@ impl Node {
     }
 
     async fn apply_change(&self, change: ChangeMembers<u64, Member>) -> Result<(), Refusal> {
-        // One change at a time: openraft refuses (and logs an error for) a change that starts
-        // while another is uncommitted.
-        let _one_at_a_time = self.membership_changes.lock().await;
         match self.raft.change_membership(change, false).await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
@@ -362,17 +362,8 @@ impl Node {
         }
     }
 
-    /// Whether learner `id` has replicated nearly all of the leader's log.
     fn caught_up(&self, id: u64) -> bool {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
-        let last = metrics.last_log_index.unwrap_or(0);
-        let matched = metrics
-            .replication
-            .as_ref()
-            .and_then(|progress| progress.get(&id).copied().flatten())
-            .map_or(0, |log_id| log_id.index);
-        matched > 0 && last.saturating_sub(matched) <= PROMOTE_MAX_LAG
+        caught_up(&self.raft.metrics().borrow(), id)
     }
 
     /// etcd's MemberAdd of a voter: Raft cannot commit a configuration whose new voter is not
@@ -391,25 +382,31 @@ impl Node {
                 {
                     return;
                 }
-                let caught_up = metrics
-                    .replication
-                    .as_ref()
-                    .and_then(|progress| progress.get(&id).copied().flatten())
-                    .is_some_and(|matched| {
-                        metrics.last_log_index.unwrap_or(0) - matched.index <= PROMOTE_MAX_LAG
-                    });
-                if caught_up {
+                if caught_up(&metrics, id) {
                     let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
                     let _one_at_a_time = membership_changes.lock().await;
                     match raft.change_membership(change, false).await {
-                        Ok(_) => tracing::info!("member {id:x} caught up and is now a voter"),
-                        Err(err) => tracing::warn!("member {id:x} not made a voter: {err}"),
+                        Ok(_) => {
+                            tracing::info!("member {id:x} caught up and is now a voter");
+                            return;
+                        }
+                        Err(err) => tracing::warn!("member {id:x} not made a voter yet: {err}"),
                     }
-                    return;
                 }
             }
         });
     }
+}
+
+/// Whether learner `id` has replicated nearly all of the leader's log (per the leader's metrics).
+fn caught_up(metrics: &openraft::RaftMetrics<u64, Member>, id: u64) -> bool {
+    let last = metrics.last_log_index.unwrap_or(0);
+    let matched = metrics
+        .replication
+        .as_ref()
+        .and_then(|progress| progress.get(&id).copied().flatten())
+        .map_or(0, |log_id| log_id.index);
+    matched > 0 && last.saturating_sub(matched) <= PROMOTE_MAX_LAG
 }
 
 fn status_refusal(status: Status) -> Refusal {

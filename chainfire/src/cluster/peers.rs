@@ -26,6 +26,16 @@ use crate::raft::TypeConfig;
 use crate::store::db::{decode, encode};
 use crate::store::types::Command;
 
+/// The gRPC metadata key that carries the sender's cluster id.
+pub const CLUSTER_ID_HEADER: &str = "chainfire-cluster-id";
+
+pub fn cluster_id_value(cluster_id: u64) -> tonic::metadata::AsciiMetadataValue {
+    // Hex digits are always valid metadata.
+    format!("{cluster_id:x}")
+        .parse()
+        .unwrap_or_else(|_| unreachable!())
+}
+
 /// How long connecting to a peer may take before it counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Client payload in one AppendEntries call at most (one entry may alone exceed it).
@@ -41,6 +51,8 @@ pub struct Peers {
     /// Calls leave from the peer address's IP when it is a specific one, so that firewall rules
     /// (and the fault-injection tests) can tell members apart by address.
     local_ip: Option<IpAddr>,
+    /// Sent with every call; a member of another cluster refuses it.
+    cluster_id: u64,
     channels: Arc<Mutex<HashMap<String, PeerClient<Channel>>>>,
     /// Peers whose last call failed in transport, so that a change is logged once.
     unreachable: Arc<Mutex<HashSet<String>>>,
@@ -57,9 +69,10 @@ pub enum CallError {
 }
 
 impl Peers {
-    pub fn new(peer_addr: SocketAddr) -> Self {
+    pub fn new(peer_addr: SocketAddr, cluster_id: u64) -> Self {
         Self {
             local_ip: Some(peer_addr.ip()).filter(|ip| !ip.is_unspecified()),
+            cluster_id,
             ..Self::default()
         }
     }
@@ -102,6 +115,9 @@ impl Peers {
             payload: encode(request),
         });
         request.set_timeout(timeout);
+        request
+            .metadata_mut()
+            .insert(CLUSTER_ID_HEADER, cluster_id_value(self.cluster_id));
         let transport = |reason: String| CallError::Transport {
             url: url.to_owned(),
             reason,

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use super::peers::{CLUSTER_ID_HEADER, cluster_id_value};
 use crate::node::Node;
 use crate::server::without_nagle;
 use crate::store::db::{decode, encode};
@@ -24,7 +25,25 @@ struct PeerApi {
     node: Arc<Node>,
 }
 
-fn open<T: DeserializeOwned>(request: Request<Frame>, what: &str) -> Result<T, Status> {
+impl PeerApi {
+    /// The request's payload, if it comes from a member of this cluster: a member of another
+    /// cluster (a reused address, a misconfigured member list) must not touch this one's log.
+    fn open<T: DeserializeOwned>(&self, request: Request<Frame>, what: &str) -> Result<T, Status> {
+        let ours = self.node.identity.cluster_id;
+        let theirs = request.metadata().get(CLUSTER_ID_HEADER);
+        if theirs != Some(&cluster_id_value(ours)) {
+            let theirs = theirs
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("none");
+            return Err(Status::failed_precondition(format!(
+                "this member belongs to cluster {ours:x}, the caller to cluster {theirs}"
+            )));
+        }
+        decode_frame(request, what)
+    }
+}
+
+fn decode_frame<T: DeserializeOwned>(request: Request<Frame>, what: &str) -> Result<T, Status> {
     decode(&request.into_inner().payload, what).map_err(|err| {
         Status::invalid_argument(format!(
             "undecodable {what} (do all members run the same chainfire release?): {err}"
@@ -41,22 +60,22 @@ fn frame<T: Serialize>(answer: &T) -> Response<Frame> {
 #[tonic::async_trait]
 impl Peer for PeerApi {
     async fn append_entries(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc = open(request, "append-entries request")?;
+        let rpc = self.open(request, "append-entries request")?;
         Ok(frame(&self.node.raft.append_entries(rpc).await))
     }
 
     async fn vote(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc = open(request, "vote request")?;
+        let rpc = self.open(request, "vote request")?;
         Ok(frame(&self.node.raft.vote(rpc).await))
     }
 
     async fn install_snapshot(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let rpc = open(request, "snapshot chunk")?;
+        let rpc = self.open(request, "snapshot chunk")?;
         Ok(frame(&self.node.raft.install_snapshot(rpc).await))
     }
 
     async fn forward(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let forwarded = open(request, "forwarded request")?;
+        let forwarded = self.open(request, "forwarded request")?;
         Ok(frame(&self.node.handle_forwarded(forwarded).await))
     }
 }
