@@ -557,3 +557,59 @@ async fn move_leader_hands_leadership_to_the_chosen_voter() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn the_peer_port_refuses_strangers_and_garbage() {
+    use chainfire::cluster::peers::{CLUSTER_ID_HEADER, cluster_id_value};
+    use chainfire::cluster::service::proto::Frame;
+    use chainfire::cluster::service::proto::peer_client::PeerClient;
+
+    let cluster = Cluster::bootstrap(3, &[]).await;
+    let member = &cluster.members[0];
+    let cluster_id = member
+        .client()
+        .await
+        .status()
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .cluster_id();
+    let mut peer = PeerClient::connect(format!("http://{}", member.peer_addr))
+        .await
+        .unwrap();
+
+    // A caller from another cluster (or none) cannot touch this cluster's log.
+    let mut stranger = tonic::Request::new(Frame {
+        payload: b"anything".to_vec(),
+    });
+    stranger
+        .metadata_mut()
+        .insert(CLUSTER_ID_HEADER, cluster_id_value(cluster_id ^ 1));
+    let refused = peer.append_entries(stranger).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("belongs to cluster"),
+        "{refused:?}"
+    );
+    let anonymous = peer
+        .vote(Frame {
+            payload: Vec::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::FailedPrecondition);
+
+    // A member of this cluster sending garbage gets an error, and the cluster carries on.
+    // (Nothing, an unknown request kind, a truncated one.)
+    for garbage in [Vec::new(), vec![200], vec![0, 0xfe]] {
+        let mut request = tonic::Request::new(Frame { payload: garbage });
+        request
+            .metadata_mut()
+            .insert(CLUSTER_ID_HEADER, cluster_id_value(cluster_id));
+        let refused = peer.forward(request).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    }
+    let mut client = member.client().await;
+    client.put("still", "fine", None).await.unwrap();
+}
