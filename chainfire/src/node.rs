@@ -14,7 +14,7 @@ use tonic::Status;
 use crate::cluster::bootstrap;
 use crate::cluster::forward::{ForwardReply, Forwarded, Refusal};
 use crate::cluster::member::Member;
-use crate::cluster::peers::Peers;
+use crate::cluster::peers::{CallError, Peers};
 use crate::cluster::read_index::ReadIndexBatcher;
 use crate::config::ChainfireSections;
 use crate::lease::{Lessor, Remaining};
@@ -410,7 +410,8 @@ impl Node {
                     }
                     match self.peers.forward(&peer_url, &request, left).await {
                         Ok(answer) => Some(answer),
-                        Err(err) if resendable => {
+                        // Harmless to send again, or never sent (the leader is down).
+                        Err(err) if resendable || matches!(err, CallError::Refused { .. }) => {
                             tracing::debug!("asking the leader again: {err}");
                             None
                         }

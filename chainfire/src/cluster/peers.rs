@@ -61,6 +61,9 @@ pub struct Peers {
 /// Why a peer call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// The peer refused the connection: the request did not leave this member.
+    #[error("peer {url} refused the connection")]
+    Refused { url: String },
     /// The request may or may not have reached the peer.
     #[error("peer {url}: {reason}")]
     Transport { url: String, reason: String },
@@ -134,7 +137,17 @@ impl Peers {
             })
             .await
             .map_err(|_| transport(format!("no answer within {timeout:?}")))
-            .and_then(|answer| answer.map_err(|status| transport(status.message().to_owned()))),
+            .and_then(|answer| {
+                answer.map_err(|status| {
+                    if connection_refused(&status) {
+                        CallError::Refused {
+                            url: url.to_owned(),
+                        }
+                    } else {
+                        transport(status.message().to_owned())
+                    }
+                })
+            }),
         )?;
         decode(&answer.into_inner().payload, "peer answer").map_err(|err| CallError::Undecodable {
             url: url.to_owned(),
@@ -222,6 +235,21 @@ impl PeerLink {
             .map_err(|err| RPCError::Unreachable(Unreachable::new(&err)))?;
         answer.map_err(|err| RPCError::RemoteError(RemoteError::new(self.target, err)))
     }
+}
+
+/// Whether the call failed because the connection was refused, which can only happen before
+/// anything was sent.
+fn connection_refused(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// An entry's client payload in bytes, about what it takes on the wire.
