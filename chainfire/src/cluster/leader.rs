@@ -21,7 +21,8 @@ use crate::raft::proposer::ProposeError;
 const PROMOTE_MAX_LAG: u64 = 1000;
 
 impl Node {
-    /// Does what another member (or this one) asked of the leader.
+    /// Does what another member (or this one) asked: of the leader, most requests; of any
+    /// member, the steps of a leadership transfer and the news of its removal.
     pub async fn handle_forwarded(&self, request: Forwarded) -> ForwardResult {
         match request {
             Forwarded::Campaign => {
@@ -30,31 +31,31 @@ impl Node {
                     .elect()
                     .await
                     .map_err(|err| status_refusal(Status::unavailable(err.to_string())))?;
-                return Ok(ForwardReply::Done);
+                Ok(ForwardReply::Done)
             }
             Forwarded::HoldElections(millis) => {
                 self.hold_elections(Duration::from_millis(millis));
-                return Ok(ForwardReply::Done);
+                Ok(ForwardReply::Done)
             }
             Forwarded::Removed(id) => {
                 if id == self.identity.member_id {
                     self.removed.cancel();
                 }
-                return Ok(ForwardReply::Done);
+                Ok(ForwardReply::Done)
             }
-            _ => {}
-        }
-        // While leadership moves, requests wait for the new leader (as etcd's do).
-        if !self.is_leader() || self.transferring.load(Ordering::Acquire) {
-            return Err(Refusal::NotLeader);
-        }
-        match request {
-            Forwarded::Propose(command) => match self.proposer.propose(command).await {
-                Ok((applied, log_index)) => Ok(ForwardReply::Applied { applied, log_index }),
-                Err(ProposeError(status)) => Err(status_refusal(status)),
-            },
-            Forwarded::ReadIndex => self.confirm_leadership().await.map(ForwardReply::ReadIndex),
+            Forwarded::Propose(command) => {
+                self.require_leader()?;
+                match self.proposer.propose(command).await {
+                    Ok((applied, log_index)) => Ok(ForwardReply::Applied { applied, log_index }),
+                    Err(ProposeError(status)) => Err(status_refusal(status)),
+                }
+            }
+            Forwarded::ReadIndex => {
+                self.require_leader()?;
+                self.confirm_leadership().await.map(ForwardReply::ReadIndex)
+            }
             Forwarded::LeaseKeepAlive(id) => {
+                self.require_leader()?;
                 // A leader cut off from the majority still believes it leads (openraft 0.9 has
                 // no check-quorum) while another leader counts the lease down: confirm the
                 // leadership with a heartbeat round before renewing, as etcd does.
@@ -62,12 +63,23 @@ impl Node {
                 Ok(ForwardReply::LeaseTtl(self.lessor.keep_alive(id)))
             }
             Forwarded::LeaseRemaining(id) => {
+                self.require_leader()?;
                 Ok(ForwardReply::LeaseRemaining(self.lessor.remaining(id)))
             }
-            Forwarded::Membership(change) => self.change_membership(change).await,
-            Forwarded::Campaign | Forwarded::HoldElections(_) | Forwarded::Removed(_) => {
-                Ok(ForwardReply::Done)
+            Forwarded::Membership(change) => {
+                self.require_leader()?;
+                self.change_membership(change).await
             }
+        }
+    }
+
+    /// Refuses a leader's request here while this member does not lead, or is handing the lead
+    /// over (requests then wait for the new leader, as etcd's do).
+    fn require_leader(&self) -> Result<(), Refusal> {
+        if self.is_leader() && !self.transferring.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(Refusal::NotLeader)
         }
     }
 

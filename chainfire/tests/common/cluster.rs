@@ -1,5 +1,5 @@
 //! A chainfire cluster of real processes for fault tests. Member `i` lives on its own loopback
-//! address 127.0.0.(10+i); other members reach its peer port through a fault-injecting proxy,
+//! address 127.B.(10+i).1, B chosen per test process; other members reach its peer port through a fault-injecting proxy,
 //! and its own peer calls leave from its address, so the proxies can cut any member off in both
 //! directions.
 
@@ -28,6 +28,13 @@ pub struct Member {
     pub flags: Vec<String>,
     extra: Vec<String>,
     child: Option<Child>,
+}
+
+/// Member `index`'s loopback address, in a block of this test process's own: tests run in
+/// parallel processes, and a port one of them found free must not be taken by another's member.
+fn member_ip(index: usize) -> IpAddr {
+    let block = 1 + (std::process::id() % 250) as u8;
+    IpAddr::V4(Ipv4Addr::new(127, block, 10 + index as u8, 1))
 }
 
 fn free_addr(ip: IpAddr) -> SocketAddr {
@@ -81,7 +88,7 @@ impl Member {
     }
 
     /// Waits until the member answers Status and knows a leader.
-    pub async fn wait_ready(&self) {
+    pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(mut client) = Client::connect([self.endpoint()], None).await
@@ -89,6 +96,11 @@ impl Member {
                 && status.leader() != 0
             {
                 return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(exit) = child.try_wait().unwrap()
+            {
+                panic!("member {} exited while starting: {exit}", self.name);
             }
             assert!(
                 Instant::now() < deadline,
@@ -193,7 +205,7 @@ impl Cluster {
             ];
             member.spawn();
         }
-        for member in &cluster.members {
+        for member in &mut cluster.members {
             member.wait_ready().await;
         }
         cluster
@@ -216,7 +228,7 @@ impl Cluster {
     /// Adds a member (not started) with its addresses and proxy.
     async fn prepare_member(&mut self) -> &mut Member {
         let index = self.members.len();
-        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + index as u8));
+        let ip = member_ip(index);
         let peer_addr = free_addr(ip);
         let proxy = FaultProxy::start(free_addr(ip), peer_addr).await;
         let name = format!("m{index}");
