@@ -10,7 +10,7 @@ etcdctl35=$(ensure_etcdctl_3_5)
 cargo build --quiet --locked -p chainfire
 bin=target/debug/chainfire
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source tests/e2e/lib/checks.sh
 
 declare -a client peer pids
 for i in 0 1 2 3; do client[$i]=$(free_port); peer[$i]=$(free_port); done
@@ -40,16 +40,6 @@ all="127.0.0.1:${client[0]},127.0.0.1:${client[1]},127.0.0.1:${client[2]}"
 ctl() { etcdctl --endpoints="$all" --command-timeout=15s "$@"; }
 on() { local i=$1; shift; etcdctl --endpoints="127.0.0.1:${client[$i]}" --command-timeout=15s "$@"; }
 
-passed=0
-failed=0
-check() { # name expected actual
-  if [ "$2" == "$3" ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); printf 'FAIL %s\n  expected: %q\n  actual:   %q\n' "$1" "$2" "$3"; fi
-}
-contains() { # name needle haystack
-  if [[ "$3" == *"$2"* ]]; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); printf 'FAIL %s\n  expected to contain: %q\n  actual: %q\n' "$1" "$2" "$3"; fi
-}
 wait_for() { # what, command...
   local what=$1; shift
   for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
@@ -116,5 +106,4 @@ wait_for "a new leader" on "$survivor" put after-failover yes
 check "writes survive the leader's death" $'k50\n50' "$(on "$survivor" get k50)"
 check "all 50 keys" "50" "$(on "$survivor" get k --prefix --keys-only | grep -c '^k')"
 
-echo "chainfire cluster with etcdctl: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary "chainfire cluster with etcdctl"

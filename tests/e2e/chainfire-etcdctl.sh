@@ -8,7 +8,7 @@ cargo build --quiet --locked -p chainfire -p photonctl
 bin=target/debug/chainfire
 photonctl=target/debug/photonctl
 work=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source tests/e2e/lib/checks.sh
 client_port=$(free_port)
 admin_port=$(free_port)
 
@@ -29,16 +29,6 @@ export ETCDCTL_API=3
 endpoint="127.0.0.1:$client_port"
 ctl() { etcdctl --endpoints="$endpoint" --command-timeout=10s "$@"; }
 
-passed=0
-failed=0
-check() { # name expected actual
-  if [ "$2" == "$3" ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); printf 'FAIL %s\n  expected: %q\n  actual:   %q\n' "$1" "$2" "$3"; fi
-}
-contains() { # name needle haystack
-  if [[ "$3" == *"$2"* ]]; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); printf 'FAIL %s\n  expected to contain: %q\n  actual: %q\n' "$1" "$2" "$3"; fi
-}
 
 for _ in $(seq 1 100); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
 contains "endpoint health" "is healthy" "$(ctl endpoint health 2>&1)"
@@ -107,5 +97,4 @@ kill "$kv_watcher" 2>/dev/null || true
 check "photonctl kv watch" $'PUT tool/three 3\nDELETE tool/one\nDELETE tool/three\nDELETE tool/two' "$(cat "$work/kv-watch.out")"
 contains "photonctl kv against nothing fails" "chainfire at http://127.0.0.1:1 did not answer" "$("$photonctl" kv get x --endpoints http://127.0.0.1:1 2>&1 || true)"
 
-echo "chainfire-etcdctl: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary "chainfire-etcdctl"
