@@ -204,56 +204,58 @@ async fn a_standalone_member_grows_into_a_cluster_and_shrinks_again() {
     );
 }
 
+/// Kills `follower`, writes `count` keys `{prefix}0..` and deletes `deleted` through `client`,
+/// restarts it, and waits until it has the last key; returns a client on the follower.
+async fn absent_while_writing(
+    cluster: &mut Cluster,
+    follower: usize,
+    client: &mut Client,
+    (prefix, count): (&str, usize),
+    deleted: Option<&str>,
+) -> Client {
+    cluster.members[follower].kill();
+    for i in 0..count {
+        client
+            .put(format!("{prefix}{i}"), i.to_string(), None)
+            .await
+            .unwrap();
+    }
+    if let Some(key) = deleted {
+        client.delete(key, None).await.unwrap();
+    }
+    cluster.members[follower].restart().await;
+    let mut follower_client = cluster.members[follower].client().await;
+    let last = format!("{prefix}{}", count - 1);
+    eventually(&format!("the follower to catch up to {last}"), async || {
+        serializable_get(&mut follower_client, &last)
+            .await
+            .is_some()
+    })
+    .await;
+    follower_client
+}
+
 #[tokio::test]
 async fn a_follower_catches_up_by_log_and_after_compaction_by_snapshot() {
     let mut cluster = Cluster::bootstrap(3, &["raft.snapshot_after_entries=50"]).await;
     let leader = cluster.leader().await;
     let follower = (leader + 1) % 3;
     let mut client = cluster.members[leader].client().await;
+    let snapshots = async |cluster: &Cluster| {
+        cluster.members[follower]
+            .gauge("raft_snapshots_installed")
+            .await
+    };
 
     // A short absence: the leader still has the log the follower missed.
-    cluster.members[follower].kill();
-    for i in 0..20 {
-        client.put(format!("short{i}"), "v", None).await.unwrap();
-    }
-    cluster.members[follower].restart().await;
-    let mut follower_client = cluster.members[follower].client().await;
-    eventually("the follower to replay the missed log", async || {
-        serializable_get(&mut follower_client, "short19")
-            .await
-            .is_some()
-    })
-    .await;
-    assert_eq!(
-        cluster.members[follower]
-            .gauge("raft_snapshots_installed")
-            .await,
-        0.0
-    );
+    absent_while_writing(&mut cluster, follower, &mut client, ("short", 20), None).await;
+    assert_eq!(snapshots(&cluster).await, 0.0, "caught up by log alone");
 
     // A long absence: the leader has compacted its log past what the follower has.
-    cluster.members[follower].kill();
-    for i in 0..400 {
-        client
-            .put(format!("long{i}"), i.to_string(), None)
-            .await
-            .unwrap();
-    }
-    client.delete("short0", None).await.unwrap();
-    cluster.members[follower].restart().await;
-    let mut follower_client = cluster.members[follower].client().await;
-    eventually("the follower to install a snapshot", async || {
-        serializable_get(&mut follower_client, "long399")
-            .await
-            .is_some()
-    })
-    .await;
-    assert!(
-        cluster.members[follower]
-            .gauge("raft_snapshots_installed")
-            .await
-            >= 1.0
-    );
+    let absence = ("long", 400);
+    let mut follower_client =
+        absent_while_writing(&mut cluster, follower, &mut client, absence, Some("short0")).await;
+    assert!(snapshots(&cluster).await >= 1.0, "caught up by snapshot");
     assert_eq!(serializable_get(&mut follower_client, "short0").await, None);
     let all = follower_client
         .get(
