@@ -170,15 +170,7 @@ async fn a_standalone_member_grows_into_a_cluster_and_shrinks_again() {
     client.member_remove(added_id).await.unwrap();
 
     // Removing a voter shrinks the cluster; the rest keep serving.
-    let third_id = cluster.members[third]
-        .client()
-        .await
-        .status()
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .member_id();
+    let (third_id, _) = cluster.members[third].ids().await;
     client.member_remove(third_id).await.unwrap();
     let members = client.member_list().await.unwrap();
     assert_eq!(members.members().len(), 2);
@@ -524,15 +516,7 @@ async fn move_leader_hands_leadership_to_the_chosen_voter() {
     let cluster = Cluster::bootstrap(3, FAST_RAFT).await;
     let leader = cluster.leader().await;
     let target = (leader + 1) % 3;
-    let target_id = cluster.members[target]
-        .client()
-        .await
-        .status()
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .member_id();
+    let (target_id, _) = cluster.members[target].ids().await;
 
     // A writer on the old leader keeps going through the move: its requests wait for the new
     // leader instead of failing.
@@ -568,15 +552,7 @@ async fn the_peer_port_refuses_strangers_and_garbage() {
 
     let cluster = Cluster::bootstrap(3, &[]).await;
     let member = &cluster.members[0];
-    let cluster_id = member
-        .client()
-        .await
-        .status()
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .cluster_id();
+    let (_, cluster_id) = member.ids().await;
     let mut peer = PeerClient::connect(format!("http://{}", member.peer_addr))
         .await
         .unwrap();

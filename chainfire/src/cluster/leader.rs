@@ -199,14 +199,7 @@ impl Node {
 
     /// Whether follower `id` has replicated the leader's whole log.
     fn has_whole_log(&self, id: u64) -> bool {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
-        let matched = metrics
-            .replication
-            .as_ref()
-            .and_then(|progress| progress.get(&id).copied().flatten())
-            .map(|log_id| log_id.index);
-        matched.is_some() && matched == metrics.last_log_index
+        lag(&self.raft.metrics().borrow(), id) == Some(0)
     }
 
     /// Confirms with a heartbeat round that this member still leads; the commit index then.
@@ -226,7 +219,8 @@ impl Node {
         self.raft.metrics().borrow().state == openraft::ServerState::Leader
     }
 
-    fn members(&self) -> (BTreeMap<u64, Member>, BTreeSet<u64>) {
+    /// The members and, among them, the voters, as this member knows them.
+    pub(crate) fn members(&self) -> (BTreeMap<u64, Member>, BTreeSet<u64>) {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
@@ -412,13 +406,20 @@ impl Node {
 
 /// Whether learner `id` has replicated nearly all of the leader's log (per the leader's metrics).
 fn caught_up(metrics: &openraft::RaftMetrics<u64, Member>, id: u64) -> bool {
-    let last = metrics.last_log_index.unwrap_or(0);
+    lag(metrics, id).is_some_and(|behind| behind <= PROMOTE_MAX_LAG)
+}
+
+/// How many entries follower `id` is behind the leader's log (per the leader's metrics);
+/// `None` while it has replicated nothing.
+fn lag(metrics: &openraft::RaftMetrics<u64, Member>, id: u64) -> Option<u64> {
     let matched = metrics
         .replication
-        .as_ref()
-        .and_then(|progress| progress.get(&id).copied().flatten())
-        .map_or(0, |log_id| log_id.index);
-    matched > 0 && last.saturating_sub(matched) <= PROMOTE_MAX_LAG
+        .as_ref()?
+        .get(&id)
+        .copied()
+        .flatten()?
+        .index;
+    Some(metrics.last_log_index.unwrap_or(0).saturating_sub(matched))
 }
 
 fn status_refusal(status: Status) -> Refusal {

@@ -29,43 +29,20 @@ impl ClusterApi {
             ));
         }
         match self.node.ask_leader(Forwarded::Membership(change)).await? {
-            ForwardReply::Member { id, member } => Ok(self.to_pb(id, &member)),
+            ForwardReply::Member { id, member } => {
+                let (_, voters) = self.node.members();
+                Ok(to_pb(id, &member, !voters.contains(&id)))
+            }
             _ => Err(Status::internal("the leader answered a different request")),
-        }
-    }
-
-    fn to_pb(&self, id: u64, member: &Member) -> PbMember {
-        let metrics = self.node.raft.metrics();
-        let metrics = metrics.borrow();
-        let is_learner = !metrics
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|voter| voter == id);
-        PbMember {
-            id,
-            name: member.name.clone(),
-            peer_ur_ls: member.peer_urls.clone(),
-            client_ur_ls: member.client_urls.clone(),
-            is_learner,
         }
     }
 
     /// Every member, as this member knows the membership.
     fn member_list_now(&self) -> Vec<PbMember> {
-        let members: Vec<(u64, Member)> = {
-            let metrics = self.node.raft.metrics();
-            let metrics = metrics.borrow();
-            metrics
-                .membership_config
-                .membership()
-                .nodes()
-                .map(|(id, member)| (*id, member.clone()))
-                .collect()
-        };
+        let (members, voters) = self.node.members();
         members
             .iter()
-            .map(|(id, member)| self.to_pb(*id, member))
+            .map(|(id, member)| to_pb(*id, member, !voters.contains(id)))
             .collect()
     }
 
@@ -145,5 +122,15 @@ impl PbClusterService for ClusterApi {
             header: self.header(),
             members: self.member_list_now(),
         }))
+    }
+}
+
+fn to_pb(id: u64, member: &Member, is_learner: bool) -> PbMember {
+    PbMember {
+        id,
+        name: member.name.clone(),
+        peer_ur_ls: member.peer_urls.clone(),
+        client_ur_ls: member.client_urls.clone(),
+        is_learner,
     }
 }

@@ -50,6 +50,13 @@ impl Member {
         format!("http://{}", self.proxy.listen)
     }
 
+    /// The member's etcd member id and its cluster's id, from Status.
+    pub async fn ids(&self) -> (u64, u64) {
+        let status = self.client().await.status().await.unwrap();
+        let header = status.header().unwrap();
+        (header.member_id(), header.cluster_id())
+    }
+
     pub async fn client(&self) -> Client {
         Client::connect([self.endpoint()], None).await.unwrap()
     }
