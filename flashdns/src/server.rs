@@ -119,9 +119,21 @@ impl Dns {
         };
         let qtype = request.qtype();
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            if request.qname() != zone.origin() {
+                return refuse(out, ResponseCode::NotAuth);
+            }
             if transport == Transport::Udp {
-                // Transfers need TCP (RFC 5936 4.2); an IXFR client falls back to it.
-                return refuse(out, ResponseCode::Refused);
+                if qtype == RecordType::AXFR {
+                    // AXFR is defined over TCP only (RFC 5936 4.2).
+                    return refuse(out, ResponseCode::Refused);
+                }
+                // An IXFR too large for UDP is answered with the current SOA, which tells
+                // the client to retry over TCP (RFC 1995 4).
+                let answer = zone.answer(zone.origin(), RecordType::SOA);
+                let limit = request.udp_limit(self.max_udp_payload);
+                let written =
+                    wire::write_answer(out, request, &answer, self.max_udp_payload, limit);
+                return (Reply::Message, written);
             }
             if !self.axfr_allow.iter().any(|net| net.contains(peer)) {
                 tracing::info!(
@@ -129,9 +141,6 @@ impl Dns {
                     zone.origin()
                 );
                 return refuse(out, ResponseCode::Refused);
-            }
-            if request.qname() != zone.origin() {
-                return refuse(out, ResponseCode::NotAuth);
             }
             tracing::info!(
                 "zone transfer of {} (serial {}) to {peer}",

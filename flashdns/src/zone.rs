@@ -294,11 +294,11 @@ impl Zone {
                 }
                 Found::Node(node) => {
                     if qtype == RecordType::ANY {
-                        for set in &node.rrsets {
-                            answer.answer.push(Placed::new(owner, set));
-                        }
-                        if node.rrsets.is_empty() {
-                            self.add_negative_soa(&mut answer);
+                        // One RRset, not all of them (RFC 8482): ANY is a favourite of
+                        // amplification attacks.
+                        match node.rrsets.first() {
+                            Some(set) => answer.answer.push(Placed::new(owner, set)),
+                            None => self.add_negative_soa(&mut answer),
                         }
                         return answer;
                     }
