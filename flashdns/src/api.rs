@@ -139,7 +139,10 @@ async fn zone_records(State(catalog): State<Arc<Catalog>>, Path(zone): Path<Stri
         .nodes_in_order()
         .into_iter()
         .flat_map(|node| {
-            node.rrsets.iter().flat_map(move |set| {
+            // The SOA leads, as in a zone file.
+            let mut sets: Vec<_> = node.rrsets.iter().collect();
+            sets.sort_by_key(|set| set.rtype != RecordType::SOA);
+            sets.into_iter().flat_map(move |set| {
                 set.rdatas.iter().map(move |rdata| RecordView {
                     name: node.name.to_string(),
                     rtype: set.rtype.to_string(),
