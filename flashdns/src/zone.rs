@@ -297,16 +297,13 @@ impl Zone {
                         // One RRset, not all of them (RFC 8482): ANY is a favourite of
                         // amplification attacks.
                         match node.rrsets.first() {
-                            Some(set) => answer.answer.push(Placed::new(owner, set)),
+                            Some(set) => self.add_answer(&mut answer, owner, set),
                             None => self.add_negative_soa(&mut answer),
                         }
                         return answer;
                     }
                     if let Some(set) = node.get(qtype) {
-                        answer.answer.push(Placed::new(owner, set));
-                        if matches!(qtype, RecordType::MX | RecordType::NS | RecordType::SRV) {
-                            self.add_addresses(set, &mut answer.additional, false);
-                        }
+                        self.add_answer(&mut answer, owner, set);
                         return answer;
                     }
                     let Some(cname) = node.get(RecordType::CNAME) else {
@@ -367,6 +364,14 @@ impl Zone {
             }
         }
         Found::NoSuchName
+    }
+
+    /// The RRset that answers the question, with the addresses of the hosts it names.
+    fn add_answer<'z>(&'z self, answer: &mut Answer<'z>, owner: Owner<'z>, set: &'z RRset) {
+        answer.answer.push(Placed::new(owner, set));
+        if matches!(set.rtype, RecordType::MX | RecordType::NS | RecordType::SRV) {
+            self.add_addresses(set, &mut answer.additional, false);
+        }
     }
 
     fn add_negative_soa<'z>(&'z self, answer: &mut Answer<'z>) {
