@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/lib/packages.sh
-# The tests also drive the peers' own tools.
-ensure_packages "${BUILD_PACKAGES[@]}" etcd-client curl
+# The tests also drive the peers' own tools (see TEST_PACKAGES).
+ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 
 # From a fresh checkout, RocksDB's C++ would be compiled twice (clippy's check build and the test
 # build each run its build script); sccache serves the second from the first, about 10 minutes

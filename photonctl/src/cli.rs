@@ -33,6 +33,10 @@ pub enum Command {
     #[command(subcommand)]
     Kv(KvCommand),
 
+    /// Inspect flashdns through its read-only REST API: zones, records, lookups
+    #[command(subcommand)]
+    Dns(DnsCommand),
+
     /// Print a shell completion script (e.g. photonctl completions bash > /etc/bash_completion.d/photonctl)
     Completions {
         #[arg(value_enum)]
@@ -120,6 +124,46 @@ pub struct Chainfire {
         value_name = "URLS"
     )]
     pub endpoints: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// List the zones served, with serial, record count and any load error
+    Zones {
+        #[command(flatten)]
+        target: Flashdns,
+    },
+    /// List a zone's records in zone-file form
+    Records {
+        /// The zone, e.g. example.com
+        zone: String,
+        #[command(flatten)]
+        target: Flashdns,
+    },
+    /// Answer NAME TYPE exactly as the DNS port would
+    Lookup {
+        name: String,
+        /// Record type (A, AAAA, MX, TXT, ...)
+        #[arg(default_value = "A")]
+        rtype: String,
+        #[command(flatten)]
+        target: Flashdns,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Flashdns {
+    /// flashdns's admin API (standalone.server.admin_api_addr)
+    #[arg(
+        long,
+        env = "PHOTON_FLASHDNS_ENDPOINT",
+        default_value = "http://127.0.0.1:8053",
+        value_name = "URL"
+    )]
+    pub endpoint: String,
+
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! photonctl: the PhotonCloud operator's command-line tool.
 
 mod cli;
+mod dns;
 mod kv;
 mod probe;
 mod render;
@@ -40,6 +41,13 @@ async fn main() -> ExitCode {
             exit_code(probes.iter().map(Probe::verdict))
         }
         Command::Kv(command) => match kv::run(command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("photonctl: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Dns(command) => match dns::run(command).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("photonctl: {err:#}");

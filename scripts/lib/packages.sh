@@ -7,6 +7,10 @@ BUILD_PACKAGES=(
   protobuf-compiler libprotobuf-dev    # etcd-client's generated gRPC code
 )
 
+# The peers' tools the tests drive: etcdctl against chainfire; dig and kdig against flashdns,
+# and Knot DNS as the reference server of flashdns's differential test.
+TEST_PACKAGES=(etcd-client curl dnsutils knot-dnsutils knot)
+
 ensure_packages() {
   local missing=() package
   for package in "$@"; do
