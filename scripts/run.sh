@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 # adds its line; the binary is target/release/<name>.
 COMPONENTS=(
   "chainfire|http://127.0.0.1:2381|etcd v3 API http://127.0.0.1:2379 (try: etcdctl put hello world)|--data-dir .photon/chainfire"
+  "flashdns|http://127.0.0.1:8053|DNS udp+tcp 127.0.0.1:1053 (try: dig @127.0.0.1 -p 1053 www.example.com)|--zone-dir deploy/examples/zones"
 )
 
 source scripts/lib/packages.sh
