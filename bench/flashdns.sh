@@ -17,6 +17,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+[ -n "${BENCH_KEEP_LOGS:-}" ] && trap 'cat "$work"/*.log; cleanup' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cores=$(nproc)
 zones=$(realpath flashdns/tests/zones)
@@ -62,6 +63,7 @@ server:
   xfrdir: "$work/nsd"
   database: ""
   verbosity: 0
+  rrl-ratelimit: 0   # response rate limiting would throttle dnsperf (one source address)
 remote-control:
   control-enable: no
 zone:

@@ -103,12 +103,13 @@ async fn list_zones(State(catalog): State<Arc<Catalog>>) -> Response {
     axum::Json(list).into_response()
 }
 
-fn parse_name(text: &str) -> Result<Name, Response> {
+/// A domain name from a URL, or a 400 answer saying why not.
+fn parse_name(text: &str) -> Result<Name, Box<Response>> {
     let mut name = Name::from_utf8(text).map_err(|err| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("{text:?} is not a domain name: {err}"),
-        )
+        ))
     })?;
     name.set_fqdn(true);
     Ok(name)
@@ -117,7 +118,7 @@ fn parse_name(text: &str) -> Result<Name, Response> {
 async fn zone_records(State(catalog): State<Arc<Catalog>>, Path(zone): Path<String>) -> Response {
     let origin = match parse_name(&zone) {
         Ok(origin) => origin,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let zones = catalog.zones();
     let Some(served) = zones.get(&origin) else {
@@ -166,7 +167,7 @@ async fn lookup(
 ) -> Response {
     let name = match parse_name(&params.name) {
         Ok(name) => name,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Ok(rtype) = params.rtype.to_uppercase().parse::<RecordType>() else {
         return error(

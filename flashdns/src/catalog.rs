@@ -1,12 +1,12 @@
 //! The zones being served, swapped whole on reload so that queries never wait for a reload
 //! and never see half of one.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use hickory_proto::rr::Name;
+use rustc_hash::FxHashMap;
 
 use crate::source::{ZoneRef, ZoneSource};
 use crate::zone::Zone;
@@ -24,13 +24,13 @@ pub struct ServedZone {
 
 #[derive(Debug, Default)]
 pub struct ZoneSet {
-    zones: HashMap<Name, Arc<ServedZone>>,
+    zones: FxHashMap<Name, Arc<ServedZone>>,
     /// Label counts of the shortest and longest origins, to bound the search for a zone.
     labels: (usize, usize),
 }
 
 impl ZoneSet {
-    fn new(zones: HashMap<Name, Arc<ServedZone>>) -> Self {
+    fn new(zones: FxHashMap<Name, Arc<ServedZone>>) -> Self {
         let counts = zones.keys().map(|name| name.iter().count());
         let labels = (counts.clone().min().unwrap_or(0), counts.max().unwrap_or(0));
         Self { zones, labels }
@@ -141,7 +141,7 @@ impl Catalog {
             }
         };
         let previous = self.current.load_full();
-        let mut next = HashMap::new();
+        let mut next = FxHashMap::default();
         for source in refs {
             let old = previous.get(&source.origin);
             if let Some(old) = old

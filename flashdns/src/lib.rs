@@ -86,12 +86,16 @@ pub async fn run(mut service: Service<FlashdnsSections>) -> Result<ExitCode, Str
         .map_err(|err| format!("TCP listener: {err}"))?;
 
     let tracker = service.shutdown.tracker();
-    for socket in udp_sockets {
-        tracker.spawn(server::serve_udp(
-            socket,
-            dns.clone(),
-            service.shutdown.token(),
-        ));
+    for (index, socket) in udp_sockets.into_iter().enumerate() {
+        let (dns, stop) = (dns.clone(), service.shutdown.token());
+        let worker = std::thread::Builder::new()
+            .name(format!("flashdns-udp-{index}"))
+            .spawn(move || server::serve_udp(socket, dns, stop))
+            .map_err(|err| format!("cannot start a UDP worker thread: {err}"))?;
+        // Shutdown waits for the worker, which notices within a fraction of a second.
+        tracker.spawn_blocking(move || {
+            let _ = worker.join();
+        });
     }
     let limits = TcpLimits {
         idle_timeout: Duration::from_secs(server_config.tcp_idle_timeout_sec),

@@ -115,27 +115,27 @@ impl DnsMetrics {
 
     pub fn register(&self, registry: &mut Registry, catalog: Arc<Catalog>) {
         registry.register(
-            "photon_flashdns_queries",
+            "queries",
             "DNS queries answered, by query type, response code and transport",
             self.queries.clone(),
         );
         registry.register(
-            "photon_flashdns_query_duration_seconds",
+            "query_duration_seconds",
             "Time from receiving a query to its answer being ready, by transport",
             self.latency.clone(),
         );
         registry.register(
-            "photon_flashdns_packets_dropped",
+            "packets_dropped",
             "Packets dropped unanswered (not a query), by transport",
             self.dropped.clone(),
         );
         registry.register(
-            "photon_flashdns_responses_truncated",
+            "responses_truncated",
             "UDP answers sent with TC set because they did not fit",
             self.truncated.clone(),
         );
         registry.register(
-            "photon_flashdns_zone_reloads",
+            "zone_reloads",
             "Zone reloads (timer, SIGHUP or start-up), by result",
             self.reloads.clone(),
         );
@@ -187,22 +187,14 @@ impl Collector for ZoneCollector {
             .map(|zone| zone.record_count())
             .sum();
         for (name, help, value) in [
-            ("photon_flashdns_zones", "Zones configured", all.len()),
+            ("zones", "Zones configured", all.len()),
+            ("zones_serving", "Zones with data being served", serving),
             (
-                "photon_flashdns_zones_serving",
-                "Zones with data being served",
-                serving,
-            ),
-            (
-                "photon_flashdns_zones_failing",
+                "zones_failing",
                 "Zones whose newest file could not be loaded",
                 failing,
             ),
-            (
-                "photon_flashdns_records",
-                "Records in all served zones",
-                records,
-            ),
+            ("records", "Records in all served zones", records),
         ] {
             let gauge = ConstGauge::new(value as i64);
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;

@@ -2,7 +2,9 @@
 //! RFC 4592): exact matches, CNAME chains inside the zone, referrals at zone cuts, wildcard
 //! synthesis and negative answers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -38,7 +40,8 @@ impl Node {
 pub struct Zone {
     origin: Name,
     origin_labels: usize,
-    nodes: HashMap<Name, Node>,
+    /// Keyed by name; Fx hashing, since names are hashed byte by byte on every query.
+    nodes: FxHashMap<Name, Node>,
     serial: u32,
     negative_ttl: u32,
     record_count: usize,
@@ -116,7 +119,7 @@ impl Zone {
         origin.set_fqdn(true);
         let origin_labels = origin.iter().count();
         let mut warnings = Vec::new();
-        let mut nodes: HashMap<Name, Node> = HashMap::new();
+        let mut nodes: FxHashMap<Name, Node> = FxHashMap::default();
         let mut record_count = 0;
         for record in records {
             if !origin.zone_of(&record.name) {

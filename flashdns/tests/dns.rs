@@ -350,7 +350,7 @@ async fn an_answer_too_big_for_udp_is_cut_at_an_rrset_and_flagged_for_tcp() {
         server
             .metrics()
             .await
-            .contains("photon_flashdns_responses_truncated_total 1")
+            .contains("\nphoton_flashdns_responses_truncated_total 1")
     );
 }
 

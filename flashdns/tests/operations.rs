@@ -83,7 +83,7 @@ async fn changed_zone_files_are_reloaded_and_broken_ones_keep_the_old_zone_servi
         server
             .metrics()
             .await
-            .contains("photon_flashdns_zone_reloads_total{result=\"failed\"}")
+            .contains("\nphoton_flashdns_zone_reloads_total{result=\"failed\"}")
     );
 
     // A removed file: the zone is gone, its names are REFUSED.
@@ -185,12 +185,12 @@ async fn metrics_count_queries_by_type_rcode_and_transport() {
     ask(&mut tcp, "web.example.test.", RecordType::A).await;
     let metrics = server.metrics().await;
     for line in [
-        "photon_flashdns_queries_total{qtype=\"AAAA\",rcode=\"NOERROR\",transport=\"udp\"} 1",
-        "photon_flashdns_queries_total{qtype=\"A\",rcode=\"NXDOMAIN\",transport=\"udp\"} 1",
-        "photon_flashdns_queries_total{qtype=\"A\",rcode=\"NOERROR\",transport=\"tcp\"} 1",
-        "photon_flashdns_query_duration_seconds_count{transport=\"udp\"} 2",
-        "photon_flashdns_zones 1",
-        "photon_flashdns_records 45",
+        "\nphoton_flashdns_queries_total{qtype=\"AAAA\",rcode=\"NOERROR\",transport=\"udp\"} 1",
+        "\nphoton_flashdns_queries_total{qtype=\"A\",rcode=\"NXDOMAIN\",transport=\"udp\"} 1",
+        "\nphoton_flashdns_queries_total{qtype=\"A\",rcode=\"NOERROR\",transport=\"tcp\"} 1",
+        "\nphoton_flashdns_query_duration_seconds_count{transport=\"udp\"} 2",
+        "\nphoton_flashdns_zones 1",
+        "\nphoton_flashdns_records 45",
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
