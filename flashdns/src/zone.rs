@@ -421,3 +421,49 @@ impl Zone {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zonefile::parse_zone;
+
+    fn zone(extra: &str) -> Zone {
+        let text = format!(
+            "$ORIGIN z.test.\n$TTL 60\n@ IN SOA ns admin 1 3600 1800 604800 30\n@ IN NS ns\nns IN A 192.0.2.1\n{extra}"
+        );
+        let origin = Name::from_ascii("z.test.").unwrap();
+        parse_zone(&origin, std::path::Path::new("z.zone"), &text, None)
+            .unwrap()
+            .zone
+    }
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    #[test]
+    fn a_cname_loop_ends_after_each_name_once() {
+        let zone = zone("a IN CNAME b\nb IN CNAME a\n");
+        let answer = zone.answer(&name("a.z.test."), RecordType::A);
+        assert_eq!(answer.rcode, ResponseCode::NoError);
+        assert_eq!(answer.answer.len(), 2, "a -> b, then b -> a stops");
+    }
+
+    #[test]
+    fn negative_answers_carry_the_soa_at_its_minimum_ttl() {
+        let zone = zone("");
+        let answer = zone.answer(&name("missing.z.test."), RecordType::A);
+        assert_eq!(answer.rcode, ResponseCode::NXDomain);
+        assert_eq!(answer.authority[0].ttl, 30);
+        assert_eq!(answer.authority[0].rrset.rtype, RecordType::SOA);
+    }
+
+    #[test]
+    fn a_wildcard_below_a_cut_is_not_used() {
+        let zone = zone("child IN NS ns.elsewhere.\n*.child IN A 192.0.2.9\n");
+        let answer = zone.answer(&name("x.child.z.test."), RecordType::A);
+        assert!(!answer.authoritative, "a referral, not the occluded wildcard");
+        assert!(answer.answer.is_empty());
+        assert_eq!(answer.authority[0].rrset.rtype, RecordType::NS);
+    }
+}
