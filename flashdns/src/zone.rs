@@ -462,7 +462,10 @@ mod tests {
     fn a_wildcard_below_a_cut_is_not_used() {
         let zone = zone("child IN NS ns.elsewhere.\n*.child IN A 192.0.2.9\n");
         let answer = zone.answer(&name("x.child.z.test."), RecordType::A);
-        assert!(!answer.authoritative, "a referral, not the occluded wildcard");
+        assert!(
+            !answer.authoritative,
+            "a referral, not the occluded wildcard"
+        );
         assert!(answer.answer.is_empty());
         assert_eq!(answer.authority[0].rrset.rtype, RecordType::NS);
     }
