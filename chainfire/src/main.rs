@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use chainfire::config::ChainfireSections;
 use clap::Parser;
-use photon_runtime::{Component, Launch, ServerArgs, launch_with};
+use photon_runtime::{Component, ServerArgs, run_main};
 
 const COMPONENT: Component = Component {
     name: "chainfire",
@@ -55,14 +55,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut sources = match cli.server.sources(COMPONENT.name) {
-        Ok(sources) => sources,
-        Err(err) => {
-            eprintln!("chainfire: configuration refused: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut set = |key: &str, value: String| sources.overrides.push((key.into(), value));
+    let mut settings = Vec::new();
+    let mut set = |key: &str, value: String| settings.push((key.to_owned(), value));
     if let Some(dir) = &cli.data_dir {
         set("storage.data_dir", dir.display().to_string());
     }
@@ -84,16 +78,5 @@ async fn main() -> ExitCode {
     if let Some(members) = cli.initial_cluster {
         set("cluster.initial_cluster", members);
     }
-    let service = match launch_with::<ChainfireSections>(&COMPONENT, &cli.server, sources).await {
-        Launch::Run(service) => *service,
-        Launch::Exit(code) => return code,
-    };
-    match chainfire::run(service).await {
-        Ok(code) => code,
-        Err(reason) => {
-            tracing::error!("chainfire cannot start: {reason}");
-            eprintln!("chainfire: cannot start: {reason}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main::<ChainfireSections, _, _>(&COMPONENT, &cli.server, settings, chainfire::run).await
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use flashdns::config::FlashdnsSections;
-use photon_runtime::{Component, Launch, ServerArgs, launch_with};
+use photon_runtime::{Component, ServerArgs, run_main};
 
 const COMPONENT: Component = Component {
     name: "flashdns",
@@ -38,14 +38,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut sources = match cli.server.sources(COMPONENT.name) {
-        Ok(sources) => sources,
-        Err(err) => {
-            eprintln!("flashdns: configuration refused: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut set = |key: &str, value: String| sources.overrides.push((key.into(), value));
+    let mut settings = Vec::new();
+    let mut set = |key: &str, value: String| settings.push((key.to_owned(), value));
     if let Some(dir) = &cli.zone_dir {
         set("standalone.zones.zone_dir", dir.display().to_string());
     }
@@ -56,16 +50,5 @@ async fn main() -> ExitCode {
     if let Some(addr) = cli.admin_api_addr {
         set("standalone.server.admin_api_addr", addr.to_string());
     }
-    let service = match launch_with::<FlashdnsSections>(&COMPONENT, &cli.server, sources).await {
-        Launch::Run(service) => *service,
-        Launch::Exit(code) => return code,
-    };
-    match flashdns::run(service).await {
-        Ok(code) => code,
-        Err(reason) => {
-            tracing::error!("flashdns cannot start: {reason}");
-            eprintln!("flashdns: cannot start: {reason}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main::<FlashdnsSections, _, _>(&COMPONENT, &cli.server, settings, flashdns::run).await
 }

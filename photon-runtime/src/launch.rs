@@ -51,6 +51,41 @@ pub async fn launch<S: Sections>(component: &Component, args: &ServerArgs) -> La
     }
 }
 
+/// A server's `main` after its flags are parsed: [`launch`] with the component's own flags as
+/// `settings` (dotted key, value; they outrank every other source), then `run` on the service.
+/// A refused configuration or a `run` that cannot start is reported and exits 1.
+pub async fn run_main<S, Run, Started>(
+    component: &Component,
+    args: &ServerArgs,
+    settings: Vec<(String, String)>,
+    run: Run,
+) -> ExitCode
+where
+    S: Sections,
+    Run: FnOnce(Service<S>) -> Started,
+    Started: Future<Output = Result<ExitCode, String>>,
+{
+    let launched = match args.sources(component.name) {
+        Ok(mut sources) => {
+            sources.overrides.extend(settings);
+            launch_with(component, args, sources).await
+        }
+        Err(err) => refuse(component, &err),
+    };
+    let service = match launched {
+        Launch::Run(service) => *service,
+        Launch::Exit(code) => return code,
+    };
+    match run(service).await {
+        Ok(code) => code,
+        Err(reason) => {
+            tracing::error!("{} cannot start: {reason}", component.name);
+            eprintln!("{}: cannot start: {reason}", component.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Loads the configuration from `sources`; `args` decides whether to only check or print it.
 pub async fn launch_with<S: Sections>(
     component: &Component,

@@ -31,6 +31,6 @@ mod shutdown;
 
 pub use cli::ServerArgs;
 pub use health::Health;
-pub use launch::{Component, Launch, Service, launch, launch_with};
+pub use launch::{Component, Launch, Service, launch, launch_with, run_main};
 pub use logging::init_tracing;
 pub use shutdown::{Shutdown, wait_for_signal};
