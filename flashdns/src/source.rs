@@ -36,7 +36,7 @@ impl FileZones {
         Self { config }
     }
 
-    fn configured(&self) -> Result<Vec<(Name, PathBuf, Option<u32>)>, String> {
+    fn configured(&self) -> Result<Vec<(Name, PathBuf)>, String> {
         if !self.config.zone.is_empty() {
             return self
                 .config
@@ -45,7 +45,7 @@ impl FileZones {
                 .map(|entry| {
                     let origin = Name::from_utf8(&entry.name)
                         .map_err(|err| format!("zone name {:?}: {err}", entry.name))?;
-                    Ok((origin, entry.file_in(&self.config.zone_dir), entry.ttl))
+                    Ok((origin, entry.file_in(&self.config.zone_dir)))
                 })
                 .collect();
         }
@@ -67,7 +67,7 @@ impl FileZones {
                 continue;
             };
             match Name::from_utf8(stem) {
-                Ok(origin) => zones.push((origin, path, None)),
+                Ok(origin) => zones.push((origin, path)),
                 Err(err) => tracing::warn!(
                     "zone file {} is not named after a zone ({err}); skipped",
                     path.display()
@@ -84,7 +84,7 @@ impl ZoneSource for FileZones {
         Ok(self
             .configured()?
             .into_iter()
-            .map(|(mut origin, file, _)| {
+            .map(|(mut origin, file)| {
                 origin.set_fqdn(true);
                 ZoneRef {
                     fingerprint: file_fingerprint(&file),
@@ -97,16 +97,18 @@ impl ZoneSource for FileZones {
 
     fn load(&self, zone: &ZoneRef) -> Result<Loaded, LoadError> {
         let ttl = self
-            .configured()
-            .ok()
-            .and_then(|zones| {
-                zones
-                    .into_iter()
-                    .find(|(origin, _, _)| *origin == zone.origin)
-                    .and_then(|(_, _, ttl)| ttl)
+            .config
+            .zone
+            .iter()
+            .find(|entry| {
+                Name::from_utf8(&entry.name).is_ok_and(|mut name| {
+                    name.set_fqdn(true);
+                    name == zone.origin
+                })
             })
-            .or(Some(DEFAULT_RECORD_TTL));
-        load_zone_file(&zone.origin, &PathBuf::from(&zone.location), ttl)
+            .and_then(|entry| entry.ttl)
+            .unwrap_or(DEFAULT_RECORD_TTL);
+        load_zone_file(&zone.origin, &PathBuf::from(&zone.location), Some(ttl))
     }
 }
 
@@ -119,4 +121,31 @@ fn file_fingerprint(file: &PathBuf) -> Option<String> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?;
     Some(format!("{}:{}", meta.len(), modified.as_nanos()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ZoneEntry;
+
+    #[test]
+    fn a_zone_entry_ttl_applies_to_records_without_one() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let text = "@ IN SOA ns admin 1 3600 1800 604800 60\n@ IN NS ns\nns IN A 192.0.2.1\n";
+        std::fs::write(dir.path().join("t.test.zone"), text).unwrap();
+        let zones = FileZones::new(ZonesSection {
+            zone_dir: dir.path().to_owned(),
+            zone: vec![ZoneEntry {
+                name: "t.test".into(),
+                file: None,
+                ttl: Some(1234),
+                zone_type: Default::default(),
+            }],
+            ..ZonesSection::default()
+        });
+        let found = zones.zones().unwrap();
+        let loaded = zones.load(&found[0]).unwrap();
+        let ns = Name::from_ascii("ns.t.test.").unwrap();
+        assert_eq!(loaded.zone.node(&ns).unwrap().rrsets[0].ttl, 1234);
+    }
 }
