@@ -199,10 +199,10 @@ fn default_max_clock_skew_sec() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultipartSection {
-    /// Uploads neither completed nor aborted for this long are aborted and their parts
-    /// deleted. 0 keeps them forever.
-    #[serde(default = "default_abandoned_after_hours")]
-    pub abandoned_after_hours: u64,
+    /// Uploads neither completed nor aborted for this many seconds (default one day) are
+    /// aborted and their parts deleted. 0 keeps them forever.
+    #[serde(default = "default_abandoned_after_sec")]
+    pub abandoned_after_sec: u64,
     /// How often abandoned uploads are looked for.
     #[serde(default = "default_cleanup_interval_sec")]
     pub cleanup_interval_sec: u64,
@@ -211,14 +211,14 @@ pub struct MultipartSection {
 impl Default for MultipartSection {
     fn default() -> Self {
         Self {
-            abandoned_after_hours: default_abandoned_after_hours(),
+            abandoned_after_sec: default_abandoned_after_sec(),
             cleanup_interval_sec: default_cleanup_interval_sec(),
         }
     }
 }
 
-fn default_abandoned_after_hours() -> u64 {
-    24
+fn default_abandoned_after_sec() -> u64 {
+    86_400
 }
 
 fn default_cleanup_interval_sec() -> u64 {
@@ -330,10 +330,10 @@ impl Sections for LightningstorSections {
             }
         }
         let multipart = &standalone.multipart;
-        if multipart.abandoned_after_hours > 0 && multipart.cleanup_interval_sec == 0 {
+        if multipart.abandoned_after_sec > 0 && multipart.cleanup_interval_sec == 0 {
             problems.push(Invalid::new(
                 "standalone.multipart.cleanup_interval_sec",
-                "must be at least 1 while abandoned_after_hours is set",
+                "must be at least 1 while abandoned_after_sec is set",
             ));
         }
         let features = &standalone.features;

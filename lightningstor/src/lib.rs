@@ -141,10 +141,10 @@ pub async fn run(mut service: Service<LightningstorSections>) -> Result<ExitCode
         }
     });
     tracker.spawn(sweep_orphans(store.clone(), started_at));
-    if standalone.multipart.abandoned_after_hours > 0 {
+    if standalone.multipart.abandoned_after_sec > 0 {
         tracker.spawn(abort_abandoned_uploads(
             store.clone(),
-            Duration::from_secs(standalone.multipart.abandoned_after_hours * 3600),
+            Duration::from_secs(standalone.multipart.abandoned_after_sec),
             Duration::from_secs(standalone.multipart.cleanup_interval_sec),
             service.shutdown.token(),
         ));
@@ -273,8 +273,8 @@ async fn abort_abandoned_uploads(
         match store.abort_abandoned_uploads(max_age_ms).await {
             Ok(0) => {}
             Ok(aborted) => tracing::info!(
-                "aborted {aborted} multipart uploads older than {}h (standalone.multipart.abandoned_after_hours)",
-                max_age.as_secs() / 3600
+                "aborted {aborted} multipart uploads older than {}s (standalone.multipart.abandoned_after_sec)",
+                max_age.as_secs()
             ),
             Err(err) => tracing::warn!("abandoned-upload cleanup failed: {err:?}"),
         }
