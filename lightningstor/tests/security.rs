@@ -114,7 +114,7 @@ async fn public_read_buckets_allow_anonymous_reads_only() {
 
 #[tokio::test]
 async fn presigned_urls_work_until_they_expire() {
-    let (server, s3) = seeded(&[]).await;
+    let (_server, s3) = seeded(&[]).await;
     let presigned = s3
         .get_object()
         .bucket("guarded")
