@@ -37,6 +37,10 @@ pub enum Command {
     #[command(subcommand)]
     Dns(DnsCommand),
 
+    /// Inspect lightningstor through its admin gRPC API: buckets and usage
+    #[command(subcommand)]
+    Storage(StorageCommand),
+
     /// Print a shell completion script (e.g. photonctl completions bash > /etc/bash_completion.d/photonctl)
     Completions {
         #[arg(value_enum)]
@@ -158,6 +162,35 @@ pub struct Flashdns {
         long,
         env = "PHOTON_FLASHDNS_ENDPOINT",
         default_value = "http://127.0.0.1:8053",
+        value_name = "URL"
+    )]
+    pub endpoint: String,
+
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// List buckets with their object count and stored bytes
+    Buckets {
+        #[command(flatten)]
+        target: Lightningstor,
+    },
+    /// Show the server's version, endpoints and totals
+    Usage {
+        #[command(flatten)]
+        target: Lightningstor,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Lightningstor {
+    /// lightningstor's admin gRPC API (standalone.server.grpc_addr)
+    #[arg(
+        long,
+        env = "PHOTON_LIGHTNINGSTOR_ENDPOINT",
+        default_value = "http://127.0.0.1:9000",
         value_name = "URL"
     )]
     pub endpoint: String,

@@ -5,6 +5,7 @@ mod dns;
 mod kv;
 mod probe;
 mod render;
+mod storage;
 
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
@@ -48,6 +49,13 @@ async fn main() -> ExitCode {
             }
         },
         Command::Dns(command) => match dns::run(command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("photonctl: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Storage(command) => match storage::run(command).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("photonctl: {err:#}");

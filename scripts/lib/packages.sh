@@ -8,8 +8,9 @@ BUILD_PACKAGES=(
 )
 
 # The peers' tools the tests drive: etcdctl against chainfire; dig and kdig against flashdns,
-# and Knot DNS as the reference server of flashdns's differential test.
-TEST_PACKAGES=(etcd-client curl dnsutils knot-dnsutils knot)
+# and Knot DNS as the reference server of flashdns's differential test; rclone and s3cmd
+# against lightningstor (aws-cli and boto3 come from PyPI, see ensure_s3_python_clients).
+TEST_PACKAGES=(etcd-client curl dnsutils knot-dnsutils knot rclone s3cmd python3-venv)
 
 ensure_packages() {
   local missing=() package
@@ -46,4 +47,16 @@ PY
     rm -rf "$download"
   fi
   echo "$dir/etcdctl"
+}
+
+# aws-cli and boto3 from PyPI (pinned), in a virtualenv under target/ so that a second run finds
+# it; prints its python's path.
+ensure_s3_python_clients() {
+  local dir=target/peer-tools/s3-clients
+  if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import awscli, boto3' 2>/dev/null; then
+    echo "==> installing aws-cli and boto3 (PyPI)" >&2
+    python3 -m venv "$dir" >&2
+    "$dir/bin/python" -m pip install --quiet awscli==1.45.11 boto3==1.43.11 >&2
+  fi
+  echo "$dir/bin/python"
 }
