@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use etcd_client::{Client, GetOptions};
+use photon_bench::Latencies;
 
 #[derive(Debug, Parser)]
 #[command(name = "etcd-load")]
@@ -86,20 +87,13 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(worker.await??);
     }
     let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    let percentile = |p: f64| {
-        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index].as_secs_f64() * 1000.0
-    };
+    let latencies = Latencies::new(latencies);
     println!(
-        "mode={:?} requests={} clients={} seconds={:.2} ops_per_sec={:.0} p50_ms={:.2} p99_ms={:.2}",
+        "mode={:?} requests={} clients={} {}",
         args.mode,
         latencies.len(),
         args.clients,
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        percentile(0.50),
-        percentile(0.99),
+        latencies.summary(elapsed),
     );
     Ok(())
 }
