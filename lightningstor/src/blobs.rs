@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
 use tokio::fs::{self, File};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::meta::{BlobId, Content, MetadataStore, Segment};
 
@@ -272,57 +272,51 @@ impl Piece {
         match self {
             Piece::Memory(bytes) => Box::pin(futures::stream::once(async move { Ok(bytes) })),
             Piece::File { path, range } => {
-                let state = FileRead {
-                    path,
-                    file: None,
-                    position: range.start,
-                    end: range.end,
-                };
-                Box::pin(futures::stream::try_unfold(state, FileRead::next))
+                // A blocking reader runs ahead of the network by a few chunks, so disk reads
+                // and sends overlap; it stops when the response is dropped.
+                let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
+                tokio::task::spawn_blocking(move || read_ahead(&path, range, &sender));
+                Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
             }
         }
     }
 }
 
-struct FileRead {
-    path: PathBuf,
-    file: Option<File>,
-    position: u64,
-    end: u64,
-}
+/// Chunks read ahead of the one being sent.
+const READ_AHEAD_CHUNKS: usize = 4;
 
-impl FileRead {
-    async fn next(mut self) -> io::Result<Option<(Bytes, Self)>> {
-        if self.position >= self.end {
-            return Ok(None);
-        }
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => {
-                let mut file = File::open(&self.path).await.map_err(|err| {
-                    io::Error::new(err.kind(), format!("blob {}: {err}", self.path.display()))
-                })?;
-                file.seek(io::SeekFrom::Start(self.position)).await?;
-                self.file.insert(file)
+fn read_ahead(
+    path: &Path,
+    range: Range<u64>,
+    sender: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+) {
+    use std::io::{Read, Seek};
+    let read = || -> io::Result<()> {
+        let mut file = std::fs::File::open(path)
+            .map_err(|err| io::Error::new(err.kind(), format!("blob {}: {err}", path.display())))?;
+        file.seek(io::SeekFrom::Start(range.start))?;
+        let mut position = range.start;
+        while position < range.end {
+            let want = usize::try_from(range.end - position)
+                .unwrap_or(usize::MAX)
+                .min(IO_CHUNK);
+            let mut buffer = BytesMut::zeroed(want);
+            file.read_exact(&mut buffer).map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!("blob {} is shorter than its record: {err}", path.display()),
+                )
+            })?;
+            position += want as u64;
+            if sender.blocking_send(Ok(buffer.freeze())).is_err() {
+                // The client went away.
+                return Ok(());
             }
-        };
-        let want = usize::try_from(self.end - self.position)
-            .unwrap_or(usize::MAX)
-            .min(IO_CHUNK);
-        let mut buffer = BytesMut::zeroed(want);
-        let mut filled = 0;
-        while filled < want {
-            let read = file.read(&mut buffer[filled..]).await?;
-            if read == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("blob {} is shorter than its record", self.path.display()),
-                ));
-            }
-            filled += read;
         }
-        self.position += want as u64;
-        Ok(Some((buffer.freeze(), self)))
+        Ok(())
+    };
+    if let Err(err) = read() {
+        let _ = sender.blocking_send(Err(err));
     }
 }
 
