@@ -5,7 +5,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::objects::{
-    CopyConditions, WriteConditions, copy_source, refuse_unsupported_write, sorted_metadata,
+    CopyConditions, WriteConditions, copy_source, refuse_unsupported, sorted_metadata,
 };
 use crate::integrity::{self, Algorithm, COMPOSITE, Expected, FULL_OBJECT, PartChecksum};
 use crate::meta::{
@@ -23,14 +23,7 @@ impl Store {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        refuse_unsupported_write(
-            input.acl.as_ref().map(ObjectCannedACL::as_str),
-            input.storage_class.as_ref().map(StorageClass::as_str),
-            input.sse_customer_algorithm.is_some() || input.server_side_encryption.is_some(),
-            input.tagging.is_some(),
-            input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
-            input.website_redirect_location.is_some(),
-        )?;
+        refuse_unsupported!(input)?;
         self.require_bucket(&input.bucket).await?;
         let algorithm = input
             .checksum_algorithm

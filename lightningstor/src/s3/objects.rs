@@ -16,6 +16,78 @@ use crate::store::{
 /// What AWS answers for an object stored without a Content-Type.
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
+/// What GetObject and HeadObject inputs (same fields, different types) say about the read:
+/// the request, the `response-*` overrides and whether checksums are wanted.
+macro_rules! read_parts {
+    ($input:ident) => {
+        (
+            ReadRequest {
+                bucket: &$input.bucket,
+                key: &$input.key,
+                if_match: $input.if_match.as_ref(),
+                if_none_match: $input.if_none_match.as_ref(),
+                if_modified_since: $input.if_modified_since.as_ref(),
+                if_unmodified_since: $input.if_unmodified_since.as_ref(),
+                range: $input.range.as_ref(),
+                part_number: $input.part_number,
+            },
+            Overrides {
+                cache_control: $input.response_cache_control.clone(),
+                content_disposition: $input.response_content_disposition.clone(),
+                content_encoding: $input.response_content_encoding.clone(),
+                content_language: $input.response_content_language.clone(),
+                content_type: $input.response_content_type.clone(),
+                expires: $input.response_expires.clone(),
+            },
+            checksum_mode($input.checksum_mode.as_ref()),
+        )
+    };
+}
+
+/// A GetObject or HeadObject output (same header fields, different types), plus `extra` fields.
+macro_rules! object_output {
+    ($output:ident { $($extra:tt)* }, $record:ident, $selection:ident, $head:ident) => {
+        $output {
+            $($extra)*
+            accept_ranges: Some("bytes".to_owned()),
+            cache_control: $head.cache_control,
+            content_disposition: $head.content_disposition,
+            content_encoding: $head.content_encoding,
+            content_language: $head.content_language,
+            content_length: Some($selection.length()),
+            content_range: $selection.content_range.clone(),
+            content_type: $head.content_type,
+            e_tag: Some(ETag::Strong($record.etag.clone())),
+            expires: $head.expires,
+            last_modified: Some(timestamp($record.last_modified_ms)),
+            metadata: $head.metadata,
+            parts_count: $selection.parts_count,
+            checksum_crc32: $head.checksums.crc32,
+            checksum_crc32c: $head.checksums.crc32c,
+            checksum_crc64nvme: $head.checksums.crc64nvme,
+            checksum_sha1: $head.checksums.sha1,
+            checksum_sha256: $head.checksums.sha256,
+            checksum_type: $head.checksums.checksum_type.map(ChecksumType::from),
+            ..Default::default()
+        }
+    };
+}
+
+/// Write options no object operation supports, read from any input that has them.
+macro_rules! refuse_unsupported {
+    ($input:ident) => {
+        crate::s3::objects::refuse_unsupported_write(
+            $input.acl.as_ref().map(ObjectCannedACL::as_str),
+            $input.storage_class.as_ref().map(StorageClass::as_str),
+            $input.sse_customer_algorithm.is_some() || $input.server_side_encryption.is_some(),
+            $input.tagging.is_some(),
+            $input.object_lock_mode.is_some() || $input.object_lock_legal_hold_status.is_some(),
+            $input.website_redirect_location.is_some(),
+        )
+    };
+}
+pub(crate) use refuse_unsupported;
+
 impl Store {
     pub async fn put_object(
         &self,
@@ -24,14 +96,7 @@ impl Store {
         let expected = Expected::from_headers(&req.headers)?;
         let trailers = req.trailing_headers.clone();
         let input = req.input;
-        refuse_unsupported_write(
-            input.acl.as_ref().map(ObjectCannedACL::as_str),
-            input.storage_class.as_ref().map(StorageClass::as_str),
-            input.sse_customer_algorithm.is_some() || input.server_side_encryption.is_some(),
-            input.tagging.is_some(),
-            input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
-            input.website_redirect_location.is_some(),
-        )?;
+        refuse_unsupported!(input)?;
         if input.write_offset_bytes.is_some() {
             return Err(s3_error!(
                 NotImplemented,
@@ -166,59 +231,22 @@ impl Store {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let read = ReadRequest {
-            bucket: &input.bucket,
-            key: &input.key,
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-            range: input.range.as_ref(),
-            part_number: input.part_number,
-        };
+        let (read, overrides, with_checksums) = read_parts!(input);
         let (record, selection) = self.prepare_read(&read).await?;
+        let head = describe(&record, &selection, overrides, with_checksums);
         let metrics = self.metrics.clone();
         let body = self
             .blobs
             .read(&record.content, selection.range.clone())
             .inspect_ok(move |chunk| metrics.sent(chunk.len() as u64));
-        let overrides = Overrides {
-            cache_control: input.response_cache_control,
-            content_disposition: input.response_content_disposition,
-            content_encoding: input.response_content_encoding,
-            content_language: input.response_content_language,
-            content_type: input.response_content_type,
-            expires: input.response_expires,
-        };
-        let head = describe(
-            &record,
-            &selection,
-            overrides,
-            checksum_mode(input.checksum_mode.as_ref()),
+        let output = object_output!(
+            GetObjectOutput {
+                body: Some(StreamingBlob::wrap(body)),
+            },
+            record,
+            selection,
+            head
         );
-        let output = GetObjectOutput {
-            body: Some(StreamingBlob::wrap(body)),
-            accept_ranges: Some("bytes".to_owned()),
-            cache_control: head.cache_control,
-            content_disposition: head.content_disposition,
-            content_encoding: head.content_encoding,
-            content_language: head.content_language,
-            content_length: Some(selection.length()),
-            content_range: selection.content_range.clone(),
-            content_type: head.content_type,
-            e_tag: Some(ETag::Strong(record.etag.clone())),
-            expires: head.expires,
-            last_modified: Some(timestamp(record.last_modified_ms)),
-            metadata: head.metadata,
-            parts_count: selection.parts_count,
-            checksum_crc32: head.checksums.crc32,
-            checksum_crc32c: head.checksums.crc32c,
-            checksum_crc64nvme: head.checksums.crc64nvme,
-            checksum_sha1: head.checksums.sha1,
-            checksum_sha256: head.checksums.sha256,
-            checksum_type: head.checksums.checksum_type.map(ChecksumType::from),
-            ..Default::default()
-        };
         Ok(partial_content(output, selection.is_partial))
     }
 
@@ -227,53 +255,10 @@ impl Store {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let read = ReadRequest {
-            bucket: &input.bucket,
-            key: &input.key,
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-            range: input.range.as_ref(),
-            part_number: input.part_number,
-        };
+        let (read, overrides, with_checksums) = read_parts!(input);
         let (record, selection) = self.prepare_read(&read).await?;
-        let overrides = Overrides {
-            cache_control: input.response_cache_control,
-            content_disposition: input.response_content_disposition,
-            content_encoding: input.response_content_encoding,
-            content_language: input.response_content_language,
-            content_type: input.response_content_type,
-            expires: input.response_expires,
-        };
-        let head = describe(
-            &record,
-            &selection,
-            overrides,
-            checksum_mode(input.checksum_mode.as_ref()),
-        );
-        let output = HeadObjectOutput {
-            accept_ranges: Some("bytes".to_owned()),
-            cache_control: head.cache_control,
-            content_disposition: head.content_disposition,
-            content_encoding: head.content_encoding,
-            content_language: head.content_language,
-            content_length: Some(selection.length()),
-            content_range: selection.content_range.clone(),
-            content_type: head.content_type,
-            e_tag: Some(ETag::Strong(record.etag.clone())),
-            expires: head.expires,
-            last_modified: Some(timestamp(record.last_modified_ms)),
-            metadata: head.metadata,
-            parts_count: selection.parts_count,
-            checksum_crc32: head.checksums.crc32,
-            checksum_crc32c: head.checksums.crc32c,
-            checksum_crc64nvme: head.checksums.crc64nvme,
-            checksum_sha1: head.checksums.sha1,
-            checksum_sha256: head.checksums.sha256,
-            checksum_type: head.checksums.checksum_type.map(ChecksumType::from),
-            ..Default::default()
-        };
+        let head = describe(&record, &selection, overrides, with_checksums);
+        let output = object_output!(HeadObjectOutput {}, record, selection, head);
         Ok(partial_content(output, selection.is_partial))
     }
 
@@ -394,14 +379,7 @@ impl Store {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        refuse_unsupported_write(
-            input.acl.as_ref().map(ObjectCannedACL::as_str),
-            input.storage_class.as_ref().map(StorageClass::as_str),
-            input.sse_customer_algorithm.is_some() || input.server_side_encryption.is_some(),
-            input.tagging.is_some(),
-            input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
-            input.website_redirect_location.is_some(),
-        )?;
+        refuse_unsupported!(input)?;
         let (source_bucket, source_key) = copy_source(&input.copy_source)?;
         self.require_bucket(&input.bucket).await?;
         let source = self
