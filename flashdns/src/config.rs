@@ -248,17 +248,11 @@ impl Sections for FlashdnsSections {
         let mut problems = Vec::new();
         let standalone = &self.standalone;
         let server = &standalone.server;
-        if let Some(endpoint) = photon.metrics.endpoint
-            && endpoint != server.admin_api_addr
-        {
-            problems.push(Invalid::new(
-                "photon.metrics.endpoint",
-                format!(
-                    "flashdns serves /metrics beside its REST API on standalone.server.admin_api_addr ({}); set only that key",
-                    server.admin_api_addr
-                ),
-            ));
-        }
+        problems.extend(photon.metrics_on_admin_addr(
+            "flashdns",
+            "standalone.server.admin_api_addr",
+            server.admin_api_addr,
+        ));
         if server.max_udp_payload < 512 {
             problems.push(Invalid::new(
                 "standalone.server.max_udp_payload",

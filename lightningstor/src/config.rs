@@ -243,17 +243,11 @@ impl Sections for LightningstorSections {
         let mut problems = Vec::new();
         let standalone = &self.standalone;
         let server = &standalone.server;
-        if let Some(endpoint) = photon.metrics.endpoint
-            && endpoint != server.admin_api_addr
-        {
-            problems.push(Invalid::new(
-                "photon.metrics.endpoint",
-                format!(
-                    "lightningstor serves /metrics on standalone.server.admin_api_addr ({}); set only that key",
-                    server.admin_api_addr
-                ),
-            ));
-        }
+        problems.extend(photon.metrics_on_admin_addr(
+            "lightningstor",
+            "standalone.server.admin_api_addr",
+            server.admin_api_addr,
+        ));
         if let Some(level) = server.log_level
             && level != photon.logging.level
         {

@@ -54,14 +54,6 @@ impl Algorithm {
         format!("x-amz-checksum-{}", self.name().to_ascii_lowercase())
     }
 
-    /// Only CRCs can be combined into a whole-object value from part values.
-    fn is_crc(self) -> bool {
-        matches!(
-            self,
-            Algorithm::Crc32 | Algorithm::Crc32c | Algorithm::Crc64Nvme
-        )
-    }
-
     pub fn get(self, checksums: &Checksums) -> Option<&String> {
         match self {
             Algorithm::Crc32 => checksums.crc32.as_ref(),
@@ -102,6 +94,7 @@ impl Algorithm {
         }
     }
 
+    /// The CRC behind the algorithm: only CRCs combine part values into a whole-object value.
     fn crc_kind(self) -> Option<crc_fast::CrcAlgorithm> {
         match self {
             Algorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
@@ -293,16 +286,13 @@ pub fn multipart_checksum(
     }
     let mut out = Checksums::default();
     let value = if checksum_type == FULL_OBJECT {
-        let kind = algorithm
-            .crc_kind()
-            .filter(|_| algorithm.is_crc())
-            .ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "FULL_OBJECT checksums exist only for CRC algorithms, not {}",
-                    algorithm.name()
-                )
-            })?;
+        let kind = algorithm.crc_kind().ok_or_else(|| {
+            s3_error!(
+                InvalidRequest,
+                "FULL_OBJECT checksums exist only for CRC algorithms, not {}",
+                algorithm.name()
+            )
+        })?;
         let mut combined: Option<u64> = None;
         for (digest, part) in digests.iter().zip(parts) {
             let value = digest

@@ -247,6 +247,25 @@ pub enum Backend {
 }
 
 impl PhotonSection {
+    /// For components that serve `/metrics` on their own admin address (`admin_key`): refuses a
+    /// `photon.metrics.endpoint` that names another address.
+    pub fn metrics_on_admin_addr(
+        &self,
+        component: &str,
+        admin_key: &str,
+        admin_addr: SocketAddr,
+    ) -> Option<crate::Invalid> {
+        let endpoint = self.metrics.endpoint?;
+        (endpoint != admin_addr).then(|| {
+            crate::Invalid::new(
+                "photon.metrics.endpoint",
+                format!(
+                    "{component} serves /metrics on {admin_key} ({admin_addr}); set only that key"
+                ),
+            )
+        })
+    }
+
     /// Where `backend` lives under `mode` (the resolved one, which may differ from `self.mode`).
     pub fn backend_choice(&self, mode: Mode, backend: Backend) -> BackendChoice {
         match mode {

@@ -5,7 +5,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::objects::{
-    CopyConditions, WriteConditions, copy_source, refuse_unsupported, sorted_metadata,
+    WriteConditions, copy_conditions, copy_source, refuse_unsupported, sorted_metadata,
 };
 use crate::integrity::{self, Algorithm, COMPOSITE, Expected, FULL_OBJECT, PartChecksum};
 use crate::meta::{
@@ -215,16 +215,7 @@ impl Store {
             .await?;
         let (source_bucket, source_key) = copy_source(&input.copy_source)?;
         let source = self
-            .copy_source_record(
-                source_bucket,
-                source_key,
-                &CopyConditions {
-                    if_match: input.copy_source_if_match.as_ref(),
-                    if_none_match: input.copy_source_if_none_match.as_ref(),
-                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
-                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-                },
-            )
+            .copy_source_record(source_bucket, source_key, &copy_conditions!(input))
             .await?;
         let range = match &input.copy_source_range {
             Some(range) => parse_copy_range(range, source.size)?,

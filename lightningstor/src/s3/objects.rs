@@ -88,6 +88,19 @@ macro_rules! refuse_unsupported {
 }
 pub(crate) use refuse_unsupported;
 
+/// The `x-amz-copy-source-if-*` conditions of a CopyObject or UploadPartCopy input.
+macro_rules! copy_conditions {
+    ($input:ident) => {
+        crate::s3::objects::CopyConditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(crate) use copy_conditions;
+
 impl Store {
     pub async fn put_object(
         &self,
@@ -117,14 +130,16 @@ impl Store {
             if_match: input.if_match.clone(),
             if_none_match: input.if_none_match.clone(),
         };
-        // Fail before receiving the body when the answer is known already; checked again
-        // under the key's lock before the commit.
-        let existing = self
-            .meta
-            .get_object(&input.bucket, &input.key)
-            .await
-            .map_err(meta_error)?;
-        conditions.check(existing.as_ref())?;
+        // A conditional PUT fails before its body is received when the answer is known
+        // already; the conditions are checked again under the key's lock before the commit.
+        if conditions.if_match.is_some() || conditions.if_none_match.is_some() {
+            let existing = self
+                .meta
+                .get_object(&input.bucket, &input.key)
+                .await
+                .map_err(meta_error)?;
+            conditions.check(existing.as_ref())?;
+        }
 
         let body = input
             .body
@@ -198,26 +213,34 @@ impl Store {
     ) -> S3Result<()> {
         let _bucket_guard = self.bucket_writes().await;
         let _key_guard = self.lock("object", &object_lock_name(bucket, key)).await;
-        let refused = match self.meta.get_bucket(bucket).await.map_err(meta_error)? {
-            None => Some(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist: {bucket}"
-            )),
-            Some(_) => None,
+        let previous = match self.writable(bucket, key, conditions).await {
+            Ok(previous) => previous,
+            Err(err) => {
+                self.discard(&record.content).await;
+                return Err(err);
+            }
         };
+        let mut batch = Batch::default();
+        batch.replace_object(bucket, key, record, previous.as_ref());
+        self.commit(batch).await
+    }
+
+    /// What `bucket`/`key` holds now, if a write there may go ahead under `conditions` (the
+    /// caller holds the key's lock). The bucket may have been deleted while the body arrived.
+    async fn writable(
+        &self,
+        bucket: &str,
+        key: &str,
+        conditions: &WriteConditions,
+    ) -> S3Result<Option<ObjectRecord>> {
+        self.require_bucket(bucket).await?;
         let previous = self
             .meta
             .get_object(bucket, key)
             .await
             .map_err(meta_error)?;
-        let refused = refused.or_else(|| conditions.check(previous.as_ref()).err());
-        if let Some(err) = refused {
-            self.discard(&record.content).await;
-            return Err(err);
-        }
-        let mut batch = Batch::default();
-        batch.replace_object(bucket, key, record, previous.as_ref());
-        self.commit(batch).await
+        conditions.check(previous.as_ref())?;
+        Ok(previous)
     }
 
     /// Deletes data that was written but will not be committed.
@@ -383,16 +406,7 @@ impl Store {
         let (source_bucket, source_key) = copy_source(&input.copy_source)?;
         self.require_bucket(&input.bucket).await?;
         let source = self
-            .copy_source_record(
-                source_bucket,
-                source_key,
-                &CopyConditions {
-                    if_match: input.copy_source_if_match.as_ref(),
-                    if_none_match: input.copy_source_if_none_match.as_ref(),
-                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
-                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-                },
-            )
+            .copy_source_record(source_bucket, source_key, &copy_conditions!(input))
             .await?;
         if source.size > MAX_PART_SIZE {
             return Err(s3_error!(
