@@ -102,8 +102,20 @@ pub struct ObjectRecord {
     pub content: Content,
     pub headers: ObjectHeaders,
     pub checksums: Checksums,
-    /// Part sizes of a multipart object (for PartsCount); empty otherwise.
-    pub part_sizes: Vec<u64>,
+    /// Completed from a multipart upload: each segment of `content` is one part.
+    pub multipart: bool,
+}
+
+impl ObjectRecord {
+    /// The sizes of the parts a `partNumber` GET addresses: a single-part object is one part.
+    pub fn part_sizes(&self) -> Vec<u64> {
+        match &self.content {
+            Content::Blobs(segments) if self.multipart => {
+                segments.iter().map(|segment| segment.size).collect()
+            }
+            _ => vec![self.size],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

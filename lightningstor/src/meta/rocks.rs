@@ -492,7 +492,7 @@ mod tests {
             content: Content::Inline(vec![0; usize::try_from(size).unwrap()]),
             headers: ObjectHeaders::default(),
             checksums: Default::default(),
-            part_sizes: Vec::new(),
+            multipart: false,
         }
     }
 

@@ -389,7 +389,7 @@ impl Store {
             ),
             headers: upload.headers.clone(),
             checksums,
-            part_sizes: chosen.iter().map(|(_, part)| part.size).collect(),
+            multipart: true,
         };
         let output = CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),

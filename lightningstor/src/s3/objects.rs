@@ -180,7 +180,7 @@ impl Store {
             content: ingested.content,
             headers,
             checksums,
-            part_sizes: Vec::new(),
+            multipart: false,
         };
         let output = PutObjectOutput {
             e_tag: Some(ETag::Strong(record.etag.clone())),
@@ -546,7 +546,7 @@ impl Store {
             content: ingested.content,
             headers: source.headers.clone(),
             checksums: integrity::from_dto(&ingested.checksums),
-            part_sizes: Vec::new(),
+            multipart: false,
         })
     }
 }
@@ -671,8 +671,8 @@ fn select(
     part_number: Option<PartNumber>,
 ) -> S3Result<Selection> {
     let size = record.size;
-    let parts_count = (!record.part_sizes.is_empty())
-        .then(|| i32::try_from(record.part_sizes.len()).unwrap_or(i32::MAX));
+    // PartsCount is answered only to a partNumber GET of a multipart object.
+    let mut parts_count = None;
     let chosen = match (range, part_number) {
         (Some(_), Some(_)) => {
             return Err(s3_error!(
@@ -686,11 +686,10 @@ fn select(
                 .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
         ),
         (None, Some(number)) => {
-            let sizes: Vec<u64> = if record.part_sizes.is_empty() {
-                vec![size]
-            } else {
-                record.part_sizes.clone()
-            };
+            let sizes = record.part_sizes();
+            if record.multipart {
+                parts_count = Some(i32::try_from(sizes.len()).unwrap_or(i32::MAX));
+            }
             let index = usize::try_from(number - 1)
                 .ok()
                 .filter(|index| *index < sizes.len())
@@ -709,7 +708,7 @@ fn select(
             }),
             range,
             is_partial: true,
-            parts_count: part_number.and(parts_count),
+            parts_count,
         },
         None => Selection {
             range: 0..size,
