@@ -1,0 +1,595 @@
+//! The L7 proxy: HTTP/1.1 and HTTP/2 (h2c, or h2 over TLS) from clients, HTTP/1.1 over pooled
+//! keep-alive connections to backends.
+
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use prometheus_client::metrics::counter::Counter;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::balancer::{ActiveGuard, Backend};
+use crate::config::PersistenceType;
+use crate::lb::{LbRuntime, MAX_CONNECT_ATTEMPTS};
+use crate::metrics::{LbLabels, RequestLabels};
+use crate::pipe::pipe;
+use crate::tcp::{accept_loop, accept_tls};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type ProxyBody = BoxBody<Bytes, BoxError>;
+type HttpClient = Client<HttpConnector, ProxyBody>;
+
+/// Backend connections idle longer than this are closed by the pool.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn serve(
+    listener: TcpListener,
+    lb: Arc<LbRuntime>,
+    tracker: TaskTracker,
+    tls: Option<TlsAcceptor>,
+) {
+    let proxy = Arc::new(HttpProxy {
+        lb: lb.clone(),
+        scheme: if tls.is_some() { "https" } else { "http" },
+        client: ArcSwap::from_pointee(build_client(lb.config().limits.connect_timeout_ms)),
+    });
+    accept_loop(listener, lb, tracker, move |stream, peer, guard| {
+        let (proxy, tls) = (proxy.clone(), tls.clone());
+        async move {
+            match tls {
+                Some(acceptor) => {
+                    if let Some(stream) = accept_tls(&proxy.lb, &acceptor, stream, peer).await {
+                        serve_connection(proxy, stream, peer).await;
+                    }
+                }
+                None => serve_connection(proxy, stream, peer).await,
+            }
+            drop(guard);
+        }
+    })
+    .await;
+}
+
+fn build_client(connect_timeout_ms: u64) -> (u64, HttpClient) {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_millis(connect_timeout_ms)));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector);
+    (connect_timeout_ms, client)
+}
+
+/// Serves one client connection; when the listener stops, the request in flight finishes and
+/// the connection closes.
+async fn serve_connection<I>(proxy: Arc<HttpProxy>, io: I, peer: SocketAddr)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = proxy.lb.config().limits.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_timeout_sec))
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let stop = proxy.lb.stop.clone();
+    let service = hyper::service::service_fn(move |request| {
+        let proxy = proxy.clone();
+        async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
+    });
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = served {
+        tracing::debug!("HTTP connection from {peer} ended: {err}");
+    }
+}
+
+struct HttpProxy {
+    lb: Arc<LbRuntime>,
+    scheme: &'static str,
+    /// Rebuilt when the connect timeout changes.
+    client: ArcSwap<(u64, HttpClient)>,
+}
+
+/// What a request needs to be sent again to another backend.
+struct RequestHead {
+    method: Method,
+    path_and_query: String,
+    headers: HeaderMap,
+}
+
+impl HttpProxy {
+    fn client(&self, connect_timeout_ms: u64) -> HttpClient {
+        let current = self.client.load();
+        if current.0 == connect_timeout_ms {
+            return current.1.clone();
+        }
+        let fresh = build_client(connect_timeout_ms);
+        let client = fresh.1.clone();
+        self.client.store(Arc::new(fresh));
+        client
+    }
+
+    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let (backend_name, response) = self.forward(request, peer).await;
+        let lb = &self.lb;
+        lb.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                lb: lb.name.clone(),
+                backend: backend_name,
+                code: response.status().as_u16().to_string(),
+            })
+            .inc();
+        lb.metrics
+            .request_duration
+            .get_or_create(&LbLabels {
+                lb: lb.name.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        response
+    }
+
+    /// The response and the name of the backend that gave it ("" when fiberlb answered).
+    async fn forward(
+        &self,
+        mut request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> (String, Response<ProxyBody>) {
+        let lb = &self.lb;
+        let config = lb.config();
+        let limits = &config.limits;
+        let declared_length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if limits.max_body_bytes > 0 && declared_length.is_some_and(|n| n > limits.max_body_bytes) {
+            lb.metrics.refused(&lb.name, "body_too_large");
+            return local(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body over {} bytes", limits.max_body_bytes),
+            );
+        }
+        let upgrade = (request.version() == Version::HTTP_11 && wants_upgrade(request.headers()))
+            .then(|| hyper::upgrade::on(&mut request));
+        let Some(head) = self.outgoing_head(&request, peer.ip(), upgrade.is_some()) else {
+            lb.metrics.refused(&lb.name, "bad_request");
+            return local(StatusCode::BAD_REQUEST, "request has no host");
+        };
+        let retryable = request.body().is_end_stream() && is_idempotent(request.method());
+        let cookie = config
+            .persistence
+            .as_ref()
+            .filter(|p| p.kind == PersistenceType::Cookie)
+            .map(|p| p.cookie_name.clone());
+        let pinned = cookie
+            .as_deref()
+            .and_then(|name| cookie_value(request.headers(), name))
+            .and_then(|backend| lb.available_backend(&backend));
+        // The body goes to the first backend tried; only an empty body can be sent again.
+        let mut body = Some(limited_body(request.into_body(), limits.max_body_bytes));
+        let client = self.client(limits.connect_timeout_ms);
+        let timeout = Duration::from_secs(limits.response_timeout_sec);
+        let mut tried: Vec<Arc<Backend>> = Vec::new();
+        loop {
+            let chosen = match (&pinned, tried.is_empty()) {
+                (Some(backend), true) => Some(backend.clone()),
+                _ => lb.choose(peer.ip(), &tried),
+            };
+            let Some(backend) = chosen else {
+                lb.metrics.refused(&lb.name, "no_backend");
+                return match tried.last() {
+                    None => (
+                        String::new(),
+                        local(StatusCode::SERVICE_UNAVAILABLE, "no backend available").1,
+                    ),
+                    Some(last) => (
+                        last.name.clone(),
+                        local(StatusCode::BAD_GATEWAY, "no backend could be reached").1,
+                    ),
+                };
+            };
+            let active = backend.open();
+            let body = Counted {
+                inner: body.take().unwrap_or_else(empty_body),
+                bytes: backend.metrics.bytes_in.clone(),
+                _active: None,
+            }
+            .boxed();
+            let outgoing = match build_request(&head, &backend, body) {
+                Ok(outgoing) => outgoing,
+                Err(reason) => {
+                    return (
+                        backend.name.clone(),
+                        local(StatusCode::BAD_GATEWAY, &reason).1,
+                    );
+                }
+            };
+            match tokio::time::timeout(timeout, client.request(outgoing)).await {
+                Ok(Ok(response)) => {
+                    backend.record_success();
+                    let name = backend.name.clone();
+                    let sticky = cookie
+                        .as_deref()
+                        .filter(|_| pinned.as_ref().is_none_or(|p| !Arc::ptr_eq(p, &backend)));
+                    let response = self.relay_response(response, active, upgrade, sticky);
+                    return (name, response);
+                }
+                Ok(Err(err)) if err.is_connect() => {
+                    let reason = format!("connect to {}:{}: {err}", backend.address, backend.port);
+                    lb.backend_failed(&backend, &reason);
+                    tracing::debug!("load balancer {}: {reason}", lb.name);
+                    tried.push(backend);
+                    if !retryable || tried.len() >= MAX_CONNECT_ATTEMPTS {
+                        let name = tried.last().map(|b| b.name.clone()).unwrap_or_default();
+                        return (
+                            name,
+                            local(StatusCode::BAD_GATEWAY, "backend unreachable").1,
+                        );
+                    }
+                }
+                Ok(Err(err)) => {
+                    lb.backend_failed(&backend, &err.to_string());
+                    tracing::debug!(
+                        "load balancer {}: request to backend {} failed: {err}",
+                        lb.name,
+                        backend.name
+                    );
+                    return (
+                        backend.name.clone(),
+                        local(StatusCode::BAD_GATEWAY, "backend failed to answer").1,
+                    );
+                }
+                Err(_) => {
+                    lb.backend_failed(&backend, "response timeout");
+                    return (
+                        backend.name.clone(),
+                        local(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            &format!("backend gave no answer within {timeout:?}"),
+                        )
+                        .1,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The request head as a backend gets it: hop-by-hop headers gone, forwarding headers
+    /// added, `Host` kept (taken from `:authority` for HTTP/2). `None` without a host.
+    fn outgoing_head(
+        &self,
+        request: &Request<Incoming>,
+        client: IpAddr,
+        upgrade: bool,
+    ) -> Option<RequestHead> {
+        let mut headers = request.headers().clone();
+        let host = match headers.get(header::HOST) {
+            Some(host) => host.clone(),
+            None => HeaderValue::from_str(request.uri().authority()?.as_str()).ok()?,
+        };
+        strip_hop_by_hop(&mut headers, upgrade);
+        headers.insert(header::HOST, host.clone());
+        let client_text = client.to_string();
+        append_list(&mut headers, "x-forwarded-for", &client_text);
+        headers.insert("x-forwarded-proto", HeaderValue::from_static(self.scheme));
+        headers.insert("x-forwarded-host", host.clone());
+        let node = match client {
+            IpAddr::V4(_) => client_text,
+            IpAddr::V6(_) => format!("\"[{client_text}]\""),
+        };
+        let forwarded = match host.to_str() {
+            Ok(host) => format!("for={node};proto={};host=\"{host}\"", self.scheme),
+            Err(_) => format!("for={node};proto={}", self.scheme),
+        };
+        append_list(&mut headers, header::FORWARDED.as_str(), &forwarded);
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+        Some(RequestHead {
+            method: request.method().clone(),
+            path_and_query,
+            headers,
+        })
+    }
+
+    fn relay_response(
+        &self,
+        mut response: Response<Incoming>,
+        active: ActiveGuard,
+        upgrade: Option<hyper::upgrade::OnUpgrade>,
+        sticky_cookie: Option<&str>,
+    ) -> Response<ProxyBody> {
+        let backend = active.backend().clone();
+        if let Some(name) = sticky_cookie
+            && let Ok(value) =
+                HeaderValue::from_str(&format!("{name}={}; Path=/; HttpOnly", backend.name))
+        {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_side) = upgrade
+        {
+            let backend_side = hyper::upgrade::on(&mut response);
+            let idle = Duration::from_secs(self.lb.config().limits.idle_timeout_sec);
+            tokio::spawn(async move {
+                match tokio::try_join!(client_side, backend_side) {
+                    Ok((client_io, backend_io)) => {
+                        pipe(
+                            TokioIo::new(client_io),
+                            TokioIo::new(backend_io),
+                            idle,
+                            backend.metrics.bytes_in.clone(),
+                            backend.metrics.bytes_out.clone(),
+                        )
+                        .await;
+                    }
+                    Err(err) => {
+                        tracing::debug!("upgrade to backend {} failed: {err}", backend.name)
+                    }
+                }
+                drop(active);
+            });
+            let (parts, _) = response.into_parts();
+            return Response::from_parts(parts, empty_body());
+        }
+        strip_hop_by_hop(response.headers_mut(), false);
+        let (parts, body) = response.into_parts();
+        let counted = Counted {
+            inner: body,
+            bytes: backend.metrics.bytes_out.clone(),
+            _active: Some(active),
+        };
+        Response::from_parts(parts, counted.map_err(BoxError::from).boxed())
+    }
+}
+
+/// The client's body, cut off with an error past `max_body_bytes` (0 = no limit) for bodies
+/// whose length was not declared up front.
+fn limited_body(incoming: Incoming, max_body_bytes: u64) -> ProxyBody {
+    if max_body_bytes > 0 {
+        let limit = usize::try_from(max_body_bytes).unwrap_or(usize::MAX);
+        Limited::new(incoming, limit).boxed()
+    } else {
+        incoming.map_err(BoxError::from).boxed()
+    }
+}
+
+fn build_request(
+    head: &RequestHead,
+    backend: &Backend,
+    body: ProxyBody,
+) -> Result<Request<ProxyBody>, String> {
+    let host = match backend.address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => backend.address.clone(),
+    };
+    let uri: Uri = format!("http://{host}:{}{}", backend.port, head.path_and_query)
+        .parse()
+        .map_err(|err| format!("backend URI for {}: {err}", backend.name))?;
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = head.headers.clone();
+    Ok(request)
+}
+
+fn empty_body() -> ProxyBody {
+    Empty::new().map_err(BoxError::from).boxed()
+}
+
+/// A short plain-text answer from fiberlb itself.
+fn local(status: StatusCode, message: &str) -> (String, Response<ProxyBody>) {
+    let mut response = Response::new(
+        Full::new(Bytes::from(format!("fiberlb: {message}\n")))
+            .map_err(BoxError::from)
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    (String::new(), response)
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && connection_tokens(headers)
+            .iter()
+            .any(|token| token == "upgrade")
+}
+
+/// Removes the headers that describe one connection (RFC 9110 section 7.6.1), and those the
+/// `Connection` header names; an upgrade keeps `Connection: upgrade` and `Upgrade`.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    for token in connection_tokens(headers) {
+        if let Ok(name) = HeaderName::from_bytes(token.as_bytes())
+            && !(keep_upgrade && name == header::UPGRADE)
+        {
+            headers.remove(name);
+        }
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        if keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION) {
+            continue;
+        }
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Appends `item` to a comma-separated list header, creating it if absent.
+fn append_list(headers: &mut HeaderMap, name: &str, item: &str) {
+    let joined = match headers.get(name).and_then(|value| value.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing}, {item}"),
+        _ => item.to_owned(),
+    };
+    if let (Ok(name), Ok(value)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(&joined),
+    ) {
+        headers.insert(name, value);
+    }
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// A body that counts its data bytes and holds its backend's connection count until done.
+struct Counted<B> {
+    inner: B,
+    bytes: Counter,
+    _active: Option<ActiveGuard>,
+}
+
+impl<B> Body for Counted<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes.inc_by(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_go() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers, false);
+        let left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"]);
+    }
+
+    #[test]
+    fn an_upgrade_keeps_its_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(wants_upgrade(&headers));
+        strip_hop_by_hop(&mut headers, true);
+        assert_eq!(headers[header::UPGRADE], "websocket");
+        assert_eq!(headers[header::CONNECTION], "upgrade");
+    }
+
+    #[test]
+    fn forwarding_lists_are_appended() {
+        let mut headers = HeaderMap::new();
+        append_list(&mut headers, "x-forwarded-for", "192.0.2.1");
+        append_list(&mut headers, "x-forwarded-for", "198.51.100.7");
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.1, 198.51.100.7");
+    }
+
+    #[test]
+    fn the_persistence_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; FIBERLB=web-2; b=2"),
+        );
+        assert_eq!(cookie_value(&headers, "FIBERLB").as_deref(), Some("web-2"));
+        assert_eq!(cookie_value(&headers, "missing"), None);
+    }
+}

@@ -1,0 +1,199 @@
+//! Two-way byte copying between a client and a backend: half-close passed on, bytes counted as
+//! they flow, and the pair closed after a stretch with no traffic either way.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::balancer::now_ms;
+
+/// How a pipe ended.
+#[derive(Debug)]
+pub enum PipeEnd {
+    /// Both sides closed.
+    Closed,
+    /// No traffic for the idle timeout.
+    Idle,
+    Failed(io::Error),
+}
+
+/// Copies until both directions are closed, one fails, or nothing moves for `idle`. Bytes
+/// read from `client` count on `bytes_in`, from `backend` on `bytes_out`.
+pub async fn pipe<C, B>(
+    client: C,
+    backend: B,
+    idle: Duration,
+    bytes_in: Counter,
+    bytes_out: Counter,
+) -> PipeEnd
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let activity = Arc::new(AtomicU64::new(now_ms()));
+    let mut client = Metered {
+        inner: client,
+        activity: activity.clone(),
+        read: bytes_in,
+    };
+    let mut backend = Metered {
+        inner: backend,
+        activity: activity.clone(),
+        read: bytes_out,
+    };
+    let copy = tokio::io::copy_bidirectional(&mut client, &mut backend);
+    tokio::pin!(copy);
+    let idle_ms = idle.as_millis() as u64;
+    loop {
+        let quiet_for = now_ms().saturating_sub(activity.load(Ordering::Relaxed));
+        if quiet_for >= idle_ms {
+            return PipeEnd::Idle;
+        }
+        tokio::select! {
+            copied = &mut copy => return match copied {
+                Ok(_) => PipeEnd::Closed,
+                Err(err) => PipeEnd::Failed(err),
+            },
+            () = tokio::time::sleep(Duration::from_millis(idle_ms - quiet_for)) => {}
+        }
+    }
+}
+
+/// A stream that counts what is read from it and notes when anything moved.
+struct Metered<S> {
+    inner: S,
+    activity: Arc<AtomicU64>,
+    read: Counter,
+}
+
+impl<S> Metered<S> {
+    fn touch(&self) {
+        self.activity.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.read.inc_by(read as u64);
+            self.touch();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The PROXY protocol header (v1 text or v2 binary) telling a backend who the client is.
+pub fn proxy_header(
+    version: crate::config::ProxyProtocol,
+    client: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+) -> Vec<u8> {
+    use crate::config::ProxyProtocol;
+    use std::net::SocketAddr::{V4, V6};
+    match version {
+        ProxyProtocol::None => Vec::new(),
+        ProxyProtocol::V1 => match (client, local) {
+            (V4(c), V4(l)) => format!(
+                "PROXY TCP4 {} {} {} {}\r\n",
+                c.ip(),
+                l.ip(),
+                c.port(),
+                l.port()
+            ),
+            (V6(c), V6(l)) => format!(
+                "PROXY TCP6 {} {} {} {}\r\n",
+                c.ip(),
+                l.ip(),
+                c.port(),
+                l.port()
+            ),
+            _ => "PROXY UNKNOWN\r\n".to_owned(),
+        }
+        .into_bytes(),
+        ProxyProtocol::V2 => {
+            const SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+            let mut header = SIGNATURE.to_vec();
+            // Version 2, command PROXY.
+            header.push(0x21);
+            match (client, local) {
+                (V4(c), V4(l)) => {
+                    header.push(0x11); // AF_INET, STREAM
+                    header.extend_from_slice(&12u16.to_be_bytes());
+                    header.extend_from_slice(&c.ip().octets());
+                    header.extend_from_slice(&l.ip().octets());
+                    header.extend_from_slice(&c.port().to_be_bytes());
+                    header.extend_from_slice(&l.port().to_be_bytes());
+                }
+                (V6(c), V6(l)) => {
+                    header.push(0x21); // AF_INET6, STREAM
+                    header.extend_from_slice(&36u16.to_be_bytes());
+                    header.extend_from_slice(&c.ip().octets());
+                    header.extend_from_slice(&l.ip().octets());
+                    header.extend_from_slice(&c.port().to_be_bytes());
+                    header.extend_from_slice(&l.port().to_be_bytes());
+                }
+                _ => {
+                    header.push(0x00); // AF_UNSPEC: the backend uses the connection's own
+                    header.extend_from_slice(&0u16.to_be_bytes());
+                }
+            }
+            header
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProxyProtocol;
+
+    #[test]
+    fn proxy_headers_carry_both_addresses() {
+        let client = "192.0.2.1:4000".parse().unwrap();
+        let local = "198.51.100.2:443".parse().unwrap();
+        assert_eq!(
+            proxy_header(ProxyProtocol::V1, client, local),
+            b"PROXY TCP4 192.0.2.1 198.51.100.2 4000 443\r\n"
+        );
+        let v2 = proxy_header(ProxyProtocol::V2, client, local);
+        assert_eq!(&v2[12..16], &[0x21, 0x11, 0, 12]);
+        assert_eq!(&v2[16..20], &[192, 0, 2, 1]);
+        assert_eq!(&v2[24..26], &4000u16.to_be_bytes());
+        assert_eq!(v2.len(), 28);
+    }
+}

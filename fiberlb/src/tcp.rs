@@ -1,0 +1,155 @@
+//! TCP listeners: the accept loop every TCP-based protocol shares, and the L4 proxy (plain or
+//! with TLS terminated).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ProxyProtocol;
+use crate::lb::{ClientGuard, LbRuntime};
+use crate::pipe::{PipeEnd, pipe, proxy_header};
+
+/// Accepts until the load balancer's listener is stopped; each admitted connection is handled
+/// in its own task on `tracker`.
+pub async fn accept_loop<Handle, Handled>(
+    listener: TcpListener,
+    lb: Arc<LbRuntime>,
+    tracker: TaskTracker,
+    handle: Handle,
+) where
+    Handle: Fn(TcpStream, SocketAddr, ClientGuard) -> Handled,
+    Handled: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            () = lb.stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let Some(guard) = lb.admit() else {
+                    tracing::debug!(
+                        "load balancer {}: refused {peer}: limits.max_connections reached",
+                        lb.name
+                    );
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                tracker.spawn(handle(stream, peer, guard));
+            }
+            Err(err) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("load balancer {}: accept failed: {err}", lb.name);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::info!("load balancer {}: listener closed", lb.name);
+}
+
+/// The TLS handshake, bounded by the header timeout so a silent client cannot hold a slot.
+pub async fn accept_tls(
+    lb: &LbRuntime,
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let timeout = Duration::from_secs(lb.config().limits.header_timeout_sec);
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(err)) => {
+            tracing::debug!(
+                "load balancer {}: TLS handshake with {peer} failed: {err}",
+                lb.name
+            );
+            lb.metrics.refused(&lb.name, "tls_handshake");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(
+                "load balancer {}: TLS handshake with {peer} timed out",
+                lb.name
+            );
+            lb.metrics.refused(&lb.name, "tls_handshake");
+            None
+        }
+    }
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    lb: Arc<LbRuntime>,
+    tracker: TaskTracker,
+    tls: Option<TlsAcceptor>,
+) {
+    let local = listener.local_addr().ok();
+    let for_handler = lb.clone();
+    accept_loop(listener, lb, tracker, move |stream, peer, guard| {
+        let (lb, tls) = (for_handler.clone(), tls.clone());
+        async move {
+            let local = stream.local_addr().ok().or(local);
+            match tls {
+                Some(acceptor) => {
+                    if let Some(stream) = accept_tls(&lb, &acceptor, stream, peer).await {
+                        proxy(&lb, stream, peer, local).await;
+                    }
+                }
+                None => proxy(&lb, stream, peer, local).await,
+            }
+            drop(guard);
+        }
+    })
+    .await;
+}
+
+async fn proxy<S>(lb: &LbRuntime, client: S, peer: SocketAddr, local: Option<SocketAddr>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (active, mut upstream) = match lb.connect(peer).await {
+        Ok(connected) => connected,
+        Err(err) => {
+            tracing::warn!("load balancer {}: client {peer} dropped: {err}", lb.name);
+            return;
+        }
+    };
+    let config = lb.config();
+    let backend = active.backend();
+    if config.proxy_protocol != ProxyProtocol::None
+        && let Some(local) = local
+    {
+        let header = proxy_header(config.proxy_protocol, peer, local);
+        if let Err(err) = upstream.write_all(&header).await {
+            lb.backend_failed(backend, &format!("PROXY header: {err}"));
+            return;
+        }
+    }
+    let idle = Duration::from_secs(config.limits.idle_timeout_sec);
+    let end = pipe(
+        client,
+        upstream,
+        idle,
+        backend.metrics.bytes_in.clone(),
+        backend.metrics.bytes_out.clone(),
+    )
+    .await;
+    match end {
+        PipeEnd::Closed => {}
+        PipeEnd::Idle => tracing::debug!(
+            "load balancer {}: {peer} <-> {} closed after {idle:?} idle",
+            lb.name,
+            backend.name
+        ),
+        PipeEnd::Failed(err) => tracing::debug!(
+            "load balancer {}: {peer} <-> {} ended: {err}",
+            lb.name,
+            backend.name
+        ),
+    }
+}
