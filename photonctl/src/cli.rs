@@ -41,6 +41,10 @@ pub enum Command {
     #[command(subcommand)]
     Storage(StorageCommand),
 
+    /// Inspect and change fiberlb's load balancers through its REST API
+    #[command(subcommand)]
+    Lb(LbCommand),
+
     /// Print a shell completion script (e.g. photonctl completions bash > /etc/bash_completion.d/photonctl)
     Completions {
         #[arg(value_enum)]
@@ -194,6 +198,86 @@ pub struct Lightningstor {
         value_name = "URL"
     )]
     pub endpoint: String,
+
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LbCommand {
+    /// List load balancers with their listener, method and backends up
+    List {
+        #[command(flatten)]
+        target: Fiberlb,
+    },
+    /// Show one load balancer's backends: state, weight, connections, traffic, last check error
+    Show {
+        name: String,
+        #[command(flatten)]
+        target: Fiberlb,
+    },
+    /// Add, remove or drain a backend
+    #[command(subcommand)]
+    Backend(LbBackendCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LbBackendCommand {
+    /// Add a backend to a load balancer (it takes traffic at once)
+    #[command(
+        after_help = "Example:\n  photonctl lb backend add web-lb web-3 --address 10.0.0.13 --port 8080"
+    )]
+    Add {
+        lb: String,
+        name: String,
+        /// IP address or host name
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 100)]
+        weight: u32,
+        #[command(flatten)]
+        target: Fiberlb,
+    },
+    /// Remove a backend; its open connections finish first
+    Remove {
+        lb: String,
+        name: String,
+        #[command(flatten)]
+        target: Fiberlb,
+    },
+    /// Stop sending new traffic to a backend while its in-flight work finishes
+    Drain {
+        lb: String,
+        name: String,
+        /// Put a drained backend back in rotation instead
+        #[arg(long)]
+        undo: bool,
+        #[command(flatten)]
+        target: Fiberlb,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Fiberlb {
+    /// fiberlb's REST API (standalone.server.admin_api_addr)
+    #[arg(
+        long,
+        env = "PHOTON_FIBERLB_ENDPOINT",
+        default_value = "http://127.0.0.1:8081",
+        value_name = "URL"
+    )]
+    pub endpoint: String,
+
+    /// The API token for changes (standalone.server.admin_token)
+    #[arg(
+        long,
+        env = "PHOTON_FIBERLB_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,

@@ -3,6 +3,7 @@
 mod cli;
 mod dns;
 mod kv;
+mod lb;
 mod probe;
 mod render;
 mod storage;
@@ -56,6 +57,13 @@ async fn main() -> ExitCode {
             }
         },
         Command::Storage(command) => match storage::run(command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("photonctl: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Lb(command) => match lb::run(command).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("photonctl: {err:#}");
