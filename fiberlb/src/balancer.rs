@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use hyper::http::uri::Authority;
 use rand::Rng;
 use serde::Serialize;
 
@@ -28,6 +29,8 @@ pub struct Backend {
     pub name: String,
     pub address: String,
     pub port: u16,
+    /// `address:port` as an HTTP authority (IPv6 in brackets), built once.
+    pub authority: Option<Authority>,
     weight: AtomicU32,
     /// The active health checks' verdict (true until checks say otherwise).
     healthy: AtomicBool,
@@ -43,10 +46,15 @@ pub struct Backend {
 
 impl Backend {
     pub fn new(config: &BackendConfig, metrics: BackendMetrics) -> Self {
+        let host = match config.address.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => config.address.clone(),
+        };
         let backend = Self {
             name: config.name.clone(),
             address: config.address.clone(),
             port: config.port,
+            authority: Authority::try_from(format!("{host}:{}", config.port)).ok(),
             weight: AtomicU32::new(config.weight),
             healthy: AtomicBool::new(true),
             draining: AtomicBool::new(false),

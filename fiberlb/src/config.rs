@@ -48,6 +48,9 @@ pub struct ServerSection {
     /// How often TLS certificate files are checked for changes (0 = only on SIGHUP).
     #[serde(default = "default_cert_reload_interval_sec")]
     pub cert_reload_interval_sec: u64,
+    /// Data-plane threads, each serving every listener (0 = one per core).
+    #[serde(default)]
+    pub workers: usize,
 }
 
 impl Default for ServerSection {
@@ -58,6 +61,7 @@ impl Default for ServerSection {
             metrics_addr: None,
             admin_token: None,
             cert_reload_interval_sec: default_cert_reload_interval_sec(),
+            workers: 0,
         }
     }
 }

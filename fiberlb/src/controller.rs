@@ -16,6 +16,7 @@ use crate::lb::LbRuntime;
 use crate::metrics::Metrics;
 use crate::source::ConfigSource;
 use crate::tls::CertStore;
+use crate::workers::{Workers, bind_tcp, bind_udp};
 use crate::{health, http, tcp, udp};
 
 /// Which changes need a new listener; anything else is applied in place.
@@ -30,6 +31,7 @@ pub struct Controller {
     metrics: Metrics,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    workers: Workers,
     pub source: Box<dyn ConfigSource>,
 }
 
@@ -49,6 +51,7 @@ impl Controller {
         metrics: Metrics,
         tracker: TaskTracker,
         shutdown: CancellationToken,
+        workers: Workers,
         source: Box<dyn ConfigSource>,
     ) -> Self {
         Self {
@@ -57,6 +60,7 @@ impl Controller {
             metrics,
             tracker,
             shutdown,
+            workers,
             source,
         }
     }
@@ -228,26 +232,50 @@ impl Controller {
             self.shutdown.child_token(),
             certs,
         );
-        let tracker = self.tracker.clone();
+        let workers = self.workers.handles();
         let local = if lb.protocol == Protocol::Udp {
-            let socket = UdpSocket::bind(addr).await.map_err(bind_error)?;
-            let local = socket.local_addr().map_err(bind_error)?;
-            self.tracker
-                .spawn(udp::serve(socket, runtime.clone(), tracker));
+            let sockets = bind_udp(addr, workers.len()).map_err(bind_error)?;
+            let local = sockets[0].local_addr().map_err(bind_error)?;
+            for (socket, worker) in sockets.into_iter().zip(workers) {
+                let (runtime, tracker) = (runtime.clone(), self.tracker.clone());
+                self.tracker.spawn_on(
+                    async move {
+                        match UdpSocket::from_std(socket) {
+                            Ok(socket) => udp::serve(socket, runtime, tracker).await,
+                            Err(err) => {
+                                tracing::error!("load balancer {}: UDP socket: {err}", runtime.name)
+                            }
+                        }
+                    },
+                    worker,
+                );
+            }
             local
         } else {
-            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-            let local = listener.local_addr().map_err(bind_error)?;
-            let serving = runtime.clone();
-            match lb.protocol {
-                Protocol::Http | Protocol::Https => {
-                    self.tracker
-                        .spawn(http::serve(listener, serving, tracker, acceptor));
-                }
-                _ => {
-                    self.tracker
-                        .spawn(tcp::serve(listener, serving, tracker, acceptor));
-                }
+            let listeners = bind_tcp(addr, workers.len()).map_err(bind_error)?;
+            let local = listeners[0].local_addr().map_err(bind_error)?;
+            for (listener, worker) in listeners.into_iter().zip(workers) {
+                let (runtime, tracker, acceptor) =
+                    (runtime.clone(), self.tracker.clone(), acceptor.clone());
+                let protocol = lb.protocol;
+                self.tracker.spawn_on(
+                    async move {
+                        let listener = match TcpListener::from_std(listener) {
+                            Ok(listener) => listener,
+                            Err(err) => {
+                                tracing::error!("load balancer {}: listener: {err}", runtime.name);
+                                return;
+                            }
+                        };
+                        match protocol {
+                            Protocol::Http | Protocol::Https => {
+                                http::serve(listener, runtime, tracker, acceptor).await;
+                            }
+                            _ => tcp::serve(listener, runtime, tracker, acceptor).await,
+                        }
+                    },
+                    worker,
+                );
             }
             local
         };

@@ -13,6 +13,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -27,7 +28,6 @@ use tokio_util::task::TaskTracker;
 use crate::balancer::{ActiveGuard, Backend};
 use crate::config::PersistenceType;
 use crate::lb::{LbRuntime, MAX_CONNECT_ATTEMPTS};
-use crate::metrics::{LbLabels, RequestLabels};
 use crate::pipe::pipe;
 use crate::tcp::{accept_loop, accept_tls};
 
@@ -123,7 +123,7 @@ struct HttpProxy {
 /// What a request needs to be sent again to another backend.
 struct RequestHead {
     method: Method,
-    path_and_query: String,
+    path_and_query: PathAndQuery,
     headers: HeaderMap,
 }
 
@@ -141,31 +141,22 @@ impl HttpProxy {
 
     async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
         let started = Instant::now();
-        let (backend_name, response) = self.forward(request, peer).await;
+        let (backend, response) = self.forward(request, peer).await;
         let lb = &self.lb;
-        lb.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                lb: lb.name.clone(),
-                backend: backend_name,
-                code: response.status().as_u16().to_string(),
-            })
-            .inc();
-        lb.metrics
-            .request_duration
-            .get_or_create(&LbLabels {
-                lb: lb.name.clone(),
-            })
-            .observe(started.elapsed().as_secs_f64());
+        match backend {
+            Some(backend) => backend.metrics.count_response(response.status()),
+            None => lb.metrics.local_response(&lb.name, response.status()),
+        }
+        lb.request_duration.observe(started.elapsed().as_secs_f64());
         response
     }
 
-    /// The response and the name of the backend that gave it ("" when fiberlb answered).
+    /// The response and the backend that gave it (`None` when fiberlb answered itself).
     async fn forward(
         &self,
         mut request: Request<Incoming>,
         peer: SocketAddr,
-    ) -> (String, Response<ProxyBody>) {
+    ) -> (Option<Arc<Backend>>, Response<ProxyBody>) {
         let lb = &self.lb;
         let config = lb.config();
         let limits = &config.limits;
@@ -175,25 +166,22 @@ impl HttpProxy {
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
         if limits.max_body_bytes > 0 && declared_length.is_some_and(|n| n > limits.max_body_bytes) {
             lb.metrics.refused(&lb.name, "body_too_large");
-            return local(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body over {} bytes", limits.max_body_bytes),
-            );
+            let message = format!("request body over {} bytes", limits.max_body_bytes);
+            return (None, local(StatusCode::PAYLOAD_TOO_LARGE, &message));
         }
         let upgrade = (request.version() == Version::HTTP_11 && wants_upgrade(request.headers()))
             .then(|| hyper::upgrade::on(&mut request));
         let Some(head) = self.outgoing_head(&request, peer.ip(), upgrade.is_some()) else {
             lb.metrics.refused(&lb.name, "bad_request");
-            return local(StatusCode::BAD_REQUEST, "request has no host");
+            return (None, local(StatusCode::BAD_REQUEST, "request has no host"));
         };
         let retryable = request.body().is_end_stream() && is_idempotent(request.method());
         let cookie = config
             .persistence
             .as_ref()
             .filter(|p| p.kind == PersistenceType::Cookie)
-            .map(|p| p.cookie_name.clone());
+            .map(|p| p.cookie_name.as_str());
         let pinned = cookie
-            .as_deref()
             .and_then(|name| cookie_value(request.headers(), name))
             .and_then(|backend| lb.available_backend(&backend));
         // The body goes to the first backend tried; only an empty body can be sent again.
@@ -208,14 +196,14 @@ impl HttpProxy {
             };
             let Some(backend) = chosen else {
                 lb.metrics.refused(&lb.name, "no_backend");
-                return match tried.last() {
+                return match tried.pop() {
                     None => (
-                        String::new(),
-                        local(StatusCode::SERVICE_UNAVAILABLE, "no backend available").1,
+                        None,
+                        local(StatusCode::SERVICE_UNAVAILABLE, "no backend available"),
                     ),
                     Some(last) => (
-                        last.name.clone(),
-                        local(StatusCode::BAD_GATEWAY, "no backend could be reached").1,
+                        Some(last),
+                        local(StatusCode::BAD_GATEWAY, "no backend could be reached"),
                     ),
                 };
             };
@@ -228,35 +216,28 @@ impl HttpProxy {
             .boxed();
             let outgoing = match build_request(&head, &backend, body) {
                 Ok(outgoing) => outgoing,
-                Err(reason) => {
-                    return (
-                        backend.name.clone(),
-                        local(StatusCode::BAD_GATEWAY, &reason).1,
-                    );
-                }
+                Err(reason) => return (Some(backend), local(StatusCode::BAD_GATEWAY, &reason)),
             };
-            match tokio::time::timeout(timeout, client.request(outgoing)).await {
+            let failure = match tokio::time::timeout(timeout, client.request(outgoing)).await {
                 Ok(Ok(response)) => {
                     backend.record_success();
-                    let name = backend.name.clone();
                     let sticky = cookie
-                        .as_deref()
                         .filter(|_| pinned.as_ref().is_none_or(|p| !Arc::ptr_eq(p, &backend)));
                     let response = self.relay_response(response, active, upgrade, sticky);
-                    return (name, response);
+                    return (Some(backend), response);
                 }
                 Ok(Err(err)) if err.is_connect() => {
                     let reason = format!("connect to {}:{}: {err}", backend.address, backend.port);
                     lb.backend_failed(&backend, &reason);
                     tracing::debug!("load balancer {}: {reason}", lb.name);
                     tried.push(backend);
-                    if !retryable || tried.len() >= MAX_CONNECT_ATTEMPTS {
-                        let name = tried.last().map(|b| b.name.clone()).unwrap_or_default();
-                        return (
-                            name,
-                            local(StatusCode::BAD_GATEWAY, "backend unreachable").1,
-                        );
+                    if retryable && tried.len() < MAX_CONNECT_ATTEMPTS {
+                        continue;
                     }
+                    (
+                        tried.pop(),
+                        local(StatusCode::BAD_GATEWAY, "backend unreachable"),
+                    )
                 }
                 Ok(Err(err)) => {
                     lb.backend_failed(&backend, &err.to_string());
@@ -265,23 +246,18 @@ impl HttpProxy {
                         lb.name,
                         backend.name
                     );
-                    return (
-                        backend.name.clone(),
-                        local(StatusCode::BAD_GATEWAY, "backend failed to answer").1,
-                    );
+                    (
+                        Some(backend),
+                        local(StatusCode::BAD_GATEWAY, "backend failed to answer"),
+                    )
                 }
                 Err(_) => {
                     lb.backend_failed(&backend, "response timeout");
-                    return (
-                        backend.name.clone(),
-                        local(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            &format!("backend gave no answer within {timeout:?}"),
-                        )
-                        .1,
-                    );
+                    let message = format!("backend gave no answer within {timeout:?}");
+                    (Some(backend), local(StatusCode::GATEWAY_TIMEOUT, &message))
                 }
-            }
+            };
+            return failure;
         }
     }
 
@@ -316,7 +292,8 @@ impl HttpProxy {
         let path_and_query = request
             .uri()
             .path_and_query()
-            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
         Some(RequestHead {
             method: request.method().clone(),
             path_and_query,
@@ -391,12 +368,17 @@ fn build_request(
     backend: &Backend,
     body: ProxyBody,
 ) -> Result<Request<ProxyBody>, String> {
-    let host = match backend.address.parse::<IpAddr>() {
-        Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
-        _ => backend.address.clone(),
-    };
-    let uri: Uri = format!("http://{host}:{}{}", backend.port, head.path_and_query)
-        .parse()
+    let authority = backend.authority.clone().ok_or_else(|| {
+        format!(
+            "backend {}: {}:{} is not a valid address",
+            backend.name, backend.address, backend.port
+        )
+    })?;
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query(head.path_and_query.clone())
+        .build()
         .map_err(|err| format!("backend URI for {}: {err}", backend.name))?;
     let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
@@ -411,7 +393,7 @@ fn empty_body() -> ProxyBody {
 }
 
 /// A short plain-text answer from fiberlb itself.
-fn local(status: StatusCode, message: &str) -> (String, Response<ProxyBody>) {
+fn local(status: StatusCode, message: &str) -> Response<ProxyBody> {
     let mut response = Response::new(
         Full::new(Bytes::from(format!("fiberlb: {message}\n")))
             .map_err(BoxError::from)
@@ -422,7 +404,7 @@ fn local(status: StatusCode, message: &str) -> (String, Response<ProxyBody>) {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    (String::new(), response)
+    response
 }
 
 fn is_idempotent(method: &Method) -> bool {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,8 @@ pub struct LbRuntime {
     pub certs: Option<Arc<CertStore>>,
     /// The address actually bound (the configured port may be 0 in tests).
     pub local_addr: Mutex<Option<SocketAddr>>,
+    /// HTTP request durations (one handle, so requests do not look it up).
+    pub request_duration: Histogram,
 }
 
 impl LbRuntime {
@@ -46,12 +49,13 @@ impl LbRuntime {
             name: config.name.clone(),
             config: ArcSwap::from_pointee(config.clone()),
             pool: Pool::default(),
-            metrics,
             stop,
             checks: Mutex::new(CancellationToken::new()),
             clients: AtomicUsize::new(0),
             certs,
             local_addr: Mutex::new(None),
+            request_duration: metrics.request_duration_for(&config.name),
+            metrics,
         });
         runtime.set_backends(&config);
         runtime

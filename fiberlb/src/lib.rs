@@ -16,6 +16,7 @@ pub mod source;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
+pub mod workers;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,10 +47,14 @@ pub async fn run(
     let metrics = Metrics::default();
     service.register_metrics(|registry| metrics.register(registry));
     let tracker = service.shutdown.tracker();
+    let workers = workers::Workers::start(server.workers)
+        .map_err(|err| format!("cannot start the worker threads: {err}"))?;
+    tracing::info!("data plane: {} worker thread(s)", workers.count());
     let controller = Arc::new(Controller::new(
         metrics,
         tracker.clone(),
         service.shutdown.token(),
+        workers,
         source,
     ));
     controller

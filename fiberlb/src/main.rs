@@ -6,6 +6,9 @@ use fiberlb::config::FiberlbSections;
 use fiberlb::source::FileSource;
 use photon_runtime::{Component, ServerArgs, run_main};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const COMPONENT: Component = Component {
     name: "fiberlb",
     version: env!("CARGO_PKG_VERSION"),

@@ -1,5 +1,6 @@
 //! fiberlb's metrics, registered under `photon_fiberlb_`, labelled by load balancer and backend.
 
+use hyper::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -18,7 +19,14 @@ pub struct RequestLabels {
     pub lb: String,
     /// Empty when fiberlb answered itself (no backend available, bad request).
     pub backend: String,
+    /// The status class, `1xx` to `5xx`, as HAProxy counts them.
     pub code: String,
+}
+
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_class(status: StatusCode) -> usize {
+    usize::from(status.as_u16() / 100).clamp(1, 5) - 1
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -131,6 +139,23 @@ impl Metrics {
         );
     }
 
+    /// A response fiberlb gave itself (rare: errors), counted under `backend=""`.
+    pub fn local_response(&self, lb: &str, status: StatusCode) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                lb: lb.to_owned(),
+                backend: String::new(),
+                code: STATUS_CLASSES[status_class(status)].to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn request_duration_for(&self, lb: &str) -> Histogram {
+        self.request_duration
+            .get_or_create(&LbLabels { lb: lb.to_owned() })
+            .clone()
+    }
+
     pub fn refused(&self, lb: &str, reason: &str) {
         self.refused
             .get_or_create(&RefusedLabels {
@@ -155,7 +180,17 @@ impl Metrics {
                 })
                 .clone()
         };
+        let responses = STATUS_CLASSES.map(|code| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    lb: lb.to_owned(),
+                    backend: backend.to_owned(),
+                    code: code.to_owned(),
+                })
+                .clone()
+        });
         BackendMetrics {
+            responses,
             connections: self.connections.get_or_create(&labels).clone(),
             active: self.active_connections.get_or_create(&labels).clone(),
             connect_failures: self.connect_failures.get_or_create(&labels).clone(),
@@ -175,6 +210,13 @@ impl Metrics {
         self.active_connections.remove(&labels);
         self.connect_failures.remove(&labels);
         self.backend_up.remove(&labels);
+        for code in STATUS_CLASSES {
+            self.requests.remove(&RequestLabels {
+                lb: lb.to_owned(),
+                backend: backend.to_owned(),
+                code: code.to_owned(),
+            });
+        }
         for direction in ["in", "out"] {
             self.bytes.remove(&BytesLabels {
                 lb: lb.to_owned(),
@@ -187,10 +229,18 @@ impl Metrics {
 
 #[derive(Clone, Debug)]
 pub struct BackendMetrics {
+    /// HTTP responses by status class (see [`RequestLabels::code`]).
+    responses: [Counter; 5],
     pub connections: Counter,
     pub active: Gauge,
     pub connect_failures: Counter,
     pub up: Gauge,
     pub bytes_in: Counter,
     pub bytes_out: Counter,
+}
+
+impl BackendMetrics {
+    pub fn count_response(&self, status: StatusCode) {
+        self.responses[status_class(status)].inc();
+    }
 }

@@ -13,6 +13,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::balancer::now_ms;
 
+/// Per direction: large enough that bulk transfers take few system calls (tokio's default is
+/// 8 KiB).
+const COPY_BUFFER_BYTES: usize = 64 * 1024;
+
 /// How a pipe ended.
 #[derive(Debug)]
 pub enum PipeEnd {
@@ -47,7 +51,12 @@ where
         activity: activity.clone(),
         read: bytes_out,
     };
-    let copy = tokio::io::copy_bidirectional(&mut client, &mut backend);
+    let copy = tokio::io::copy_bidirectional_with_sizes(
+        &mut client,
+        &mut backend,
+        COPY_BUFFER_BYTES,
+        COPY_BUFFER_BYTES,
+    );
     tokio::pin!(copy);
     let idle_ms = idle.as_millis() as u64;
     loop {
