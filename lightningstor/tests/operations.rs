@@ -436,3 +436,54 @@ replication = false
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_blob_cut_short_on_disk_fails_the_read_and_says_which_file() {
+    let server = Lightningstor::start(&[]).await;
+    let s3 = server.client();
+    s3.create_bucket().bucket("damaged").send().await.unwrap();
+    let data = pattern(3 << 20, 7);
+    s3.put_object()
+        .bucket("damaged")
+        .key("big")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let blob = server
+        .data_files()
+        .into_iter()
+        .find(|file| file.starts_with("blobs"))
+        .expect("the object is a blob file");
+    // Something outside lightningstor (a disk fault, an operator) cuts the file.
+    let path = server.data_dir().join(&blob);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(2 << 20)
+        .unwrap();
+    // The response has started (200, full length), so the client sees the body fail, never a
+    // short object taken for a whole one.
+    let got = s3
+        .get_object()
+        .bucket("damaged")
+        .key("big")
+        .send()
+        .await
+        .unwrap();
+    assert!(got.body.collect().await.is_err());
+    let log = server.log_text();
+    assert!(log.contains("is shorter than its record"), "{log}");
+    assert!(log.contains(&blob.display().to_string()), "{log}");
+    // A range inside the bytes still on disk reads fine.
+    let head = s3
+        .get_object()
+        .bucket("damaged")
+        .key("big")
+        .range("bytes=0-1023")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body_bytes(head).await, data[..1024]);
+}
