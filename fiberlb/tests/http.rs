@@ -18,6 +18,13 @@ async fn backends(names: &[&str]) -> Vec<HttpBackend> {
     started
 }
 
+/// fiberlb with one HTTP load balancer over `backends`, and the port it listens on.
+async fn http_lb(name: &str, extra: &str, backends: &[(&str, SocketAddr, u32)]) -> (Fiberlb, u16) {
+    let port = free_port();
+    let lb = Fiberlb::start(&lb_toml(name, port, "http", extra, backends), "").await;
+    (lb, port)
+}
+
 fn weighted<'a>(backends: &'a [HttpBackend], weights: &[u32]) -> Vec<(&'a str, SocketAddr, u32)> {
     backends
         .iter()
@@ -29,12 +36,7 @@ fn weighted<'a>(backends: &'a [HttpBackend], weights: &[u32]) -> Vec<(&'a str, S
 #[tokio::test]
 async fn requests_reach_backends_with_forwarding_headers_over_http1_and_h2c() {
     let pool = backends(&["web-1", "web-2"]).await;
-    let port = free_port();
-    let lb = Fiberlb::start(
-        &lb_toml("web", port, "http", "", &weighted(&pool, &[100, 100])),
-        "",
-    )
-    .await;
+    let (lb, port) = http_lb("web", "", &weighted(&pool, &[100, 100])).await;
     let url = format!("http://127.0.0.1:{port}/some/path?q=1");
 
     let response = reqwest::Client::new()
@@ -91,16 +93,10 @@ async fn each_method_shares_requests_as_documented() {
         ("roundrobin", [300, 100], [20, 20]),
         ("weighted_roundrobin", [300, 100], [30, 10]),
     ] {
-        let port = free_port();
-        let _lb = Fiberlb::start(
-            &lb_toml(
-                "m",
-                port,
-                "http",
-                &format!("method = \"{method}\""),
-                &weighted(&pool, &weights),
-            ),
-            "",
+        let (_lb, port) = http_lb(
+            "m",
+            &format!("method = \"{method}\""),
+            &weighted(&pool, &weights),
         )
         .await;
         let mut names = Vec::new();
@@ -113,16 +109,10 @@ async fn each_method_shares_requests_as_documented() {
 
     // Source hashing and Maglev keep one client on one backend.
     for method in ["source", "maglev"] {
-        let port = free_port();
-        let _lb = Fiberlb::start(
-            &lb_toml(
-                "m",
-                port,
-                "http",
-                &format!("method = \"{method}\""),
-                &weighted(&pool, &[100, 100]),
-            ),
-            "",
+        let (_lb, port) = http_lb(
+            "m",
+            &format!("method = \"{method}\""),
+            &weighted(&pool, &[100, 100]),
         )
         .await;
         let mut names = Vec::new();
@@ -136,16 +126,10 @@ async fn each_method_shares_requests_as_documented() {
 #[tokio::test]
 async fn leastconn_sends_new_requests_away_from_a_busy_backend() {
     let pool = backends(&["a", "b"]).await;
-    let port = free_port();
-    let _lb = Fiberlb::start(
-        &lb_toml(
-            "lc",
-            port,
-            "http",
-            "method = \"leastconn\"",
-            &weighted(&pool, &[100, 100]),
-        ),
-        "",
+    let (_lb, port) = http_lb(
+        "lc",
+        "method = \"leastconn\"",
+        &weighted(&pool, &[100, 100]),
     )
     .await;
     let client = reqwest::Client::new();
@@ -170,16 +154,10 @@ async fn leastconn_sends_new_requests_away_from_a_busy_backend() {
 #[tokio::test]
 async fn a_cookie_keeps_a_client_on_its_backend() {
     let pool = backends(&["a", "b", "c"]).await;
-    let port = free_port();
-    let _lb = Fiberlb::start(
-        &lb_toml(
-            "sticky",
-            port,
-            "http",
-            "[standalone.loadbalancers.persistence]\ntype = \"cookie\"\ncookie_name = \"LB\"",
-            &weighted(&pool, &[100, 100, 100]),
-        ),
-        "",
+    let (_lb, port) = http_lb(
+        "sticky",
+        "[standalone.loadbalancers.persistence]\ntype = \"cookie\"\ncookie_name = \"LB\"",
+        &weighted(&pool, &[100, 100, 100]),
     )
     .await;
     let url = format!("http://127.0.0.1:{port}/");
@@ -220,18 +198,7 @@ async fn a_cookie_keeps_a_client_on_its_backend() {
 #[tokio::test]
 async fn health_checks_take_a_failing_backend_out_and_bring_it_back() {
     let pool = backends(&["good", "flaky"]).await;
-    let port = free_port();
-    let lb = Fiberlb::start(
-        &lb_toml(
-            "hc",
-            port,
-            "http",
-            "[standalone.loadbalancers.healthcheck]\ntype = \"http\"\npath = \"/health\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 2\nrise = 2",
-            &weighted(&pool, &[100, 100]),
-        ),
-        "",
-    )
-    .await;
+    let (lb, port) = http_lb("hc", "[standalone.loadbalancers.healthcheck]\ntype = \"http\"\npath = \"/health\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 2\nrise = 2", &weighted(&pool, &[100, 100])).await;
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/");
 
@@ -298,16 +265,10 @@ async fn health_checks_take_a_failing_backend_out_and_bring_it_back() {
 async fn a_dead_backend_costs_idempotent_requests_nothing_and_others_a_502() {
     let pool = backends(&["alive"]).await;
     let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let port = free_port();
-    let lb = Fiberlb::start(
-        &lb_toml(
-            "retry",
-            port,
-            "http",
-            "passive_failures = 0",
-            &[("dead", dead, 100), ("alive", pool[0].addr, 100)],
-        ),
-        "",
+    let (lb, port) = http_lb(
+        "retry",
+        "passive_failures = 0",
+        &[("dead", dead, 100), ("alive", pool[0].addr, 100)],
     )
     .await;
     let client = reqwest::Client::new();
@@ -342,16 +303,10 @@ async fn a_dead_backend_costs_idempotent_requests_nothing_and_others_a_502() {
 async fn passive_failures_eject_a_backend_for_a_while() {
     let pool = backends(&["alive"]).await;
     let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let port = free_port();
-    let lb = Fiberlb::start(
-        &lb_toml(
-            "passive",
-            port,
-            "http",
-            "passive_failures = 2\npassive_eject_sec = 30",
-            &[("dead", dead, 100), ("alive", pool[0].addr, 100)],
-        ),
-        "",
+    let (lb, port) = http_lb(
+        "passive",
+        "passive_failures = 2\npassive_eject_sec = 30",
+        &[("dead", dead, 100), ("alive", pool[0].addr, 100)],
     )
     .await;
     let client = reqwest::Client::new();
@@ -371,12 +326,7 @@ async fn passive_failures_eject_a_backend_for_a_while() {
 #[tokio::test]
 async fn a_drained_backend_finishes_its_requests_and_gets_no_new_ones() {
     let pool = backends(&["a", "b"]).await;
-    let port = free_port();
-    let lb = Fiberlb::start(
-        &lb_toml("drain", port, "http", "", &weighted(&pool, &[100, 100])),
-        "",
-    )
-    .await;
+    let (lb, port) = http_lb("drain", "", &weighted(&pool, &[100, 100])).await;
     let client = reqwest::Client::new();
     // Find which backend a slow request lands on, and drain exactly that one mid-request.
     let slow_url = format!("http://127.0.0.1:{port}/slow");
@@ -416,18 +366,7 @@ async fn a_drained_backend_finishes_its_requests_and_gets_no_new_ones() {
 #[tokio::test]
 async fn limits_and_malformed_requests_get_clear_answers() {
     let pool = backends(&["a"]).await;
-    let port = free_port();
-    let _lb = Fiberlb::start(
-        &lb_toml(
-            "limits",
-            port,
-            "http",
-            "[standalone.loadbalancers.limits]\nheader_timeout_sec = 1\nmax_header_bytes = 8192\nmax_body_bytes = 1000",
-            &weighted(&pool, &[100]),
-        ),
-        "",
-    )
-    .await;
+    let (_lb, port) = http_lb("limits", "[standalone.loadbalancers.limits]\nheader_timeout_sec = 1\nmax_header_bytes = 8192\nmax_body_bytes = 1000", &weighted(&pool, &[100])).await;
     let addr = format!("127.0.0.1:{port}");
     let raw = async |request: Vec<u8>| {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
@@ -502,12 +441,7 @@ async fn upgrade_backend() -> SocketAddr {
 #[tokio::test]
 async fn upgrades_pass_through_both_ways() {
     let backend = upgrade_backend().await;
-    let port = free_port();
-    let _lb = Fiberlb::start(
-        &lb_toml("ws", port, "http", "", &[("echo", backend, 100)]),
-        "",
-    )
-    .await;
+    let (_lb, port) = http_lb("ws", "", &[("echo", backend, 100)]).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream
         .write_all(b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
@@ -531,18 +465,7 @@ async fn upgrades_pass_through_both_ways() {
 #[tokio::test]
 async fn killing_a_backend_under_load_fails_few_requests_and_hangs_none() {
     let pool = backends(&["steady", "doomed"]).await;
-    let port = free_port();
-    let _lb = Fiberlb::start(
-        &lb_toml(
-            "load",
-            port,
-            "http",
-            "[standalone.loadbalancers.healthcheck]\ntype = \"tcp\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 1\nrise = 1",
-            &weighted(&pool, &[100, 100]),
-        ),
-        "",
-    )
-    .await;
+    let (_lb, port) = http_lb("load", "[standalone.loadbalancers.healthcheck]\ntype = \"tcp\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 1\nrise = 1", &weighted(&pool, &[100, 100])).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

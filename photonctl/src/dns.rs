@@ -1,10 +1,10 @@
 //! `photonctl dns`: flashdns's read-only REST API, printed as tables or passed through as JSON.
 
-use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cli::{DnsCommand, Flashdns, Output};
+use crate::rest;
 
 #[derive(Deserialize)]
 struct Zone {
@@ -35,19 +35,8 @@ struct Lookup {
 
 async fn get(target: &Flashdns, path: &str) -> anyhow::Result<Value> {
     let url = format!("{}{path}", target.endpoint.trim_end_matches('/'));
-    let response = reqwest::get(&url)
-        .await
-        .with_context(|| format!("flashdns at {} did not answer", target.endpoint))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url} did not answer JSON"))?;
-    if !status.is_success() {
-        let reason = body["error"].as_str().unwrap_or("no reason given");
-        bail!("{url}: {status}: {reason}");
-    }
-    Ok(body)
+    let request = reqwest::Client::new().get(&url);
+    rest::send(request, "flashdns", &target.endpoint, &url).await
 }
 
 /// Zone-file form: `name ttl IN type data`.

@@ -1,10 +1,10 @@
 //! `photonctl lb`: fiberlb's REST API, printed as tables or passed through as JSON.
 
-use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::cli::{Fiberlb, LbBackendCommand, LbCommand, Output};
+use crate::rest;
 
 async fn call(
     target: &Fiberlb,
@@ -20,20 +20,7 @@ async fn call(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("fiberlb at {} did not answer", target.endpoint))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url} did not answer JSON"))?;
-    if !status.is_success() {
-        let reason = body["error"].as_str().unwrap_or("no reason given");
-        bail!("{url}: {status}: {reason}");
-    }
-    Ok(body)
+    rest::send(request, "fiberlb", &target.endpoint, &url).await
 }
 
 fn text(value: &Value) -> String {

@@ -6,6 +6,7 @@ mod kv;
 mod lb;
 mod probe;
 mod render;
+mod rest;
 mod storage;
 
 use clap::{CommandFactory, Parser};
