@@ -107,6 +107,19 @@ async fn each_method_shares_requests_as_documented() {
         assert_eq!([counts["a"], counts["b"]], expected, "{method}");
     }
 
+    // Two random choices, with nothing in flight, spreads requests over both.
+    let (_lb, port) = http_lb("m", "method = \"random\"", &weighted(&pool, &[100, 100])).await;
+    let mut names = Vec::new();
+    for _ in 0..40 {
+        names.push(who(&client, &format!("http://127.0.0.1:{port}/")).await.1);
+    }
+    let counts = count(&names);
+    assert!(
+        counts.len() == 2 && counts.values().all(|&n| n >= 5),
+        "{counts:?}"
+    );
+    drop(_lb);
+
     // Source hashing and Maglev keep one client on one backend.
     for method in ["source", "maglev"] {
         let (_lb, port) = http_lb(

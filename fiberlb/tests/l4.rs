@@ -227,3 +227,50 @@ async fn udp_flows_stick_to_a_backend_and_get_their_replies() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_udp_health_check_takes_a_silent_backend_out() {
+    let (alive, _alive_task) = udp_backend("alive").await;
+    let (doomed, doomed_task) = udp_backend("doomed").await;
+    let port = free_udp_port();
+    let lb = Fiberlb::start(
+        &lb_toml(
+            "udp-hc",
+            port,
+            "udp",
+            "[standalone.loadbalancers.healthcheck]\ntype = \"udp\"\nsend = \"ping\"\nexpect = \":ping\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 1\nrise = 1",
+            &[("alive", alive, 100), ("doomed", doomed, 100)],
+        ),
+        "",
+    )
+    .await;
+    wait_for("both to pass a check", async || {
+        lb.metrics()
+            .await
+            .contains("photon_fiberlb_health_checks_total{lb=\"udp-hc\",backend=\"doomed\",result=\"success\"}")
+    })
+    .await;
+    doomed_task.abort();
+    wait_for("the silent backend to be marked down", async || {
+        lb.backend_state("udp-hc", "doomed").await == "down"
+    })
+    .await;
+    assert_eq!(lb.backend_state("udp-hc", "alive").await, "up");
+    // New flows all go to the one left.
+    for client_number in 0..4 {
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client
+            .send_to(
+                format!("hello-{client_number}").as_bytes(),
+                ("127.0.0.1", port),
+            )
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(3), client.recv(&mut buffer))
+            .await
+            .expect("a reply")
+            .unwrap();
+        assert!(buffer[..n].starts_with(b"alive:"));
+    }
+}
