@@ -100,7 +100,11 @@ pub async fn run(
     );
 
     let hangups = signal(SignalKind::hangup()).map_err(|err| format!("SIGHUP handler: {err}"))?;
-    tracker.spawn(reload_on_hangup(controller.clone(), hangups));
+    tracker.spawn(reload_on_hangup(
+        controller.clone(),
+        hangups,
+        service.shutdown.token(),
+    ));
     if server.cert_reload_interval_sec > 0 {
         tracker.spawn(watch_certificates(
             controller,
@@ -132,8 +136,16 @@ fn add_health_checks(service: &Service<FiberlbSections>, controller: &Arc<Contro
     });
 }
 
-async fn reload_on_hangup(controller: Arc<Controller>, mut hangups: tokio::signal::unix::Signal) {
-    while hangups.recv().await.is_some() {
+async fn reload_on_hangup(
+    controller: Arc<Controller>,
+    mut hangups: tokio::signal::unix::Signal,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            hangup = hangups.recv() => if hangup.is_none() { return },
+        }
         let from = controller.source.describe();
         match controller.reload().await {
             Ok(()) => tracing::info!("SIGHUP: configuration reloaded from {from}"),

@@ -408,3 +408,40 @@ fn the_shipped_config_loads_and_states_the_defaults() {
         toml::to_string(&FiberlbSections::default()).unwrap()
     );
 }
+
+#[tokio::test]
+async fn sigterm_stops_everything_promptly_and_cleanly() {
+    let backend = HttpBackend::start("b").await;
+    let port = free_port();
+    let mut lb = Fiberlb::start(
+        &lb_toml(
+            "web",
+            port,
+            "http",
+            "[standalone.loadbalancers.healthcheck]\ntype = \"http\"\ninterval_sec = 1\ntimeout_sec = 1",
+            &[("b", backend.addr, 100)],
+        ),
+        "",
+    )
+    .await;
+    assert_eq!(
+        who(
+            &reqwest::Client::new(),
+            &format!("http://127.0.0.1:{port}/")
+        )
+        .await
+        .0,
+        200
+    );
+    lb.signal("TERM");
+    let status = lb
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("fiberlb exits on SIGTERM");
+    assert!(status.success());
+    assert!(
+        lb.log_text().contains("fiberlb stopped cleanly"),
+        "{}",
+        lb.log_text()
+    );
+}

@@ -101,6 +101,18 @@ impl Fiberlb {
         assert!(status.success());
     }
 
+    /// Waits up to `limit` for the process to exit; its status if it did.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     pub fn rewrite_config(&self, loadbalancers: &str, server: &str) {
         let admin_port: u16 = self.admin.rsplit(':').next().unwrap().parse().unwrap();
         let staging = self.dir.path().join("staging.toml");
