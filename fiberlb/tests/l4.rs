@@ -175,6 +175,20 @@ async fn an_open_connection_survives_its_backend_being_removed() {
     assert_eq!(tcp_hello(addr).await.0, "second");
 }
 
+/// Sends `message` from `client` to the load balancer on `port` and returns the reply.
+async fn udp_ask(client: &UdpSocket, port: u16, message: &str) -> String {
+    client
+        .send_to(message.as_bytes(), ("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(3), client.recv(&mut buffer))
+        .await
+        .expect("a reply")
+        .unwrap();
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
 #[tokio::test]
 async fn udp_flows_stick_to_a_backend_and_get_their_replies() {
     let u1 = udp_backend("u1").await.0;
@@ -197,16 +211,7 @@ async fn udp_flows_stick_to_a_backend_and_get_their_replies() {
         let mut backend = None;
         for datagram in 0..3 {
             let message = format!("c{client_number}-{datagram}");
-            client
-                .send_to(message.as_bytes(), ("127.0.0.1", port))
-                .await
-                .unwrap();
-            let mut buffer = [0u8; 256];
-            let n = tokio::time::timeout(Duration::from_secs(3), client.recv(&mut buffer))
-                .await
-                .expect("a reply")
-                .unwrap();
-            let reply = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            let reply = udp_ask(&client, port, &message).await;
             let (name, echoed) = reply.split_once(':').unwrap();
             assert_eq!(echoed, message);
             assert_eq!(
@@ -259,18 +264,7 @@ async fn a_udp_health_check_takes_a_silent_backend_out() {
     // New flows all go to the one left.
     for client_number in 0..4 {
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        client
-            .send_to(
-                format!("hello-{client_number}").as_bytes(),
-                ("127.0.0.1", port),
-            )
-            .await
-            .unwrap();
-        let mut buffer = [0u8; 256];
-        let n = tokio::time::timeout(Duration::from_secs(3), client.recv(&mut buffer))
-            .await
-            .expect("a reply")
-            .unwrap();
-        assert!(buffer[..n].starts_with(b"alive:"));
+        let reply = udp_ask(&client, port, &format!("hello-{client_number}")).await;
+        assert!(reply.starts_with("alive:"), "{reply}");
     }
 }
