@@ -147,11 +147,18 @@ async fn unreferenced_blob_files_are_swept_at_start_up() {
         .await
         .unwrap();
     assert_eq!(body_bytes(got).await, pattern(100_000, 3));
-    assert!(
-        server
-            .log_text()
-            .contains("orphan sweep: deleted 1 data files")
-    );
+    // The sweep reports once it has finished, a moment after the file is gone.
+    while !server
+        .log_text()
+        .contains("orphan sweep: deleted 1 data files")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sweep did not report:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
