@@ -223,7 +223,7 @@ async fn health_checks_take_a_failing_backend_out_and_bring_it_back() {
     .await;
     // Two failed checks at one-second intervals.
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(6),
         "{:?}",
         started.elapsed()
     );
@@ -410,7 +410,7 @@ async fn limits_and_malformed_requests_get_clear_answers() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the slow client was not cut off");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < Duration::from_secs(4));
     // The proxy still serves everyone else.
     assert_eq!(
         who(&reqwest::Client::new(), &format!("http://{addr}/"))

@@ -208,7 +208,7 @@ pub async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
 }
 
 /// An HTTP backend: answers every path with JSON naming itself and echoing the request's
-/// headers; `/health` answers with a status the test sets; `/slow` waits a second. It runs on
+/// headers; `/health` answers with a status the test sets; `/slow` waits two seconds. It runs on
 /// a runtime of its own, so dropping it closes every connection at once, as a killed process
 /// would.
 pub struct HttpBackend {
@@ -277,7 +277,8 @@ async fn answer(State(state): State<BackendState>, request: Request) -> Response
         return (status, "health").into_response();
     }
     if path == "/slow" {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Long enough for a test to act while it is in flight, on a loaded machine too.
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let headers: BTreeMap<String, String> = request
         .headers()
