@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::PathAndQuery;
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -55,10 +55,31 @@ pub async fn serve(
             match tls {
                 Some(acceptor) => {
                     if let Some(stream) = accept_tls(&proxy.lb, &acceptor, stream, peer).await {
-                        serve_connection(proxy, stream, peer).await;
+                        // Over TLS the protocol was agreed by ALPN (h2 needs it).
+                        let version = match stream.get_ref().1.alpn_protocol() {
+                            Some(b"h2") => Version::Http2,
+                            _ => Version::Http1,
+                        };
+                        serve_connection(proxy, stream, peer, version).await;
                     }
                 }
-                None => serve_connection(proxy, stream, peer).await,
+                None => {
+                    // Telling HTTP/1 from h2c needs the first bytes, and hyper's header
+                    // timeout starts only after that: a client that sends nothing is closed
+                    // here instead of holding a connection slot.
+                    let timeout = Duration::from_secs(proxy.lb.config().limits.header_timeout_sec);
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+                        Ok(Ok(1..)) => serve_connection(proxy, stream, peer, Version::Detect).await,
+                        Ok(_) => {}
+                        Err(_) => {
+                            tracing::debug!(
+                                "HTTP client {peer} sent nothing within {timeout:?}; closed"
+                            );
+                            proxy.lb.metrics.refused(&proxy.lb.name, "header_timeout");
+                        }
+                    }
+                }
             }
             drop(guard);
         }
@@ -79,7 +100,15 @@ fn build_client(connect_timeout_ms: u64) -> (u64, HttpClient) {
 
 /// Serves one client connection; when the listener stops, the request in flight finishes and
 /// the connection closes.
-async fn serve_connection<I>(proxy: Arc<HttpProxy>, io: I, peer: SocketAddr)
+/// Which HTTP a connection speaks.
+enum Version {
+    Http1,
+    Http2,
+    /// Plain TCP: HTTP/1 or h2c, told apart by the first bytes.
+    Detect,
+}
+
+async fn serve_connection<I>(proxy: Arc<HttpProxy>, io: I, peer: SocketAddr, version: Version)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -94,6 +123,11 @@ where
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = match version {
+        Version::Http1 => builder.http1_only(),
+        Version::Http2 => builder.http2_only(),
+        Version::Detect => builder,
+    };
     let stop = proxy.lb.stop.clone();
     let service = hyper::service::service_fn(move |request| {
         let proxy = proxy.clone();
@@ -169,8 +203,9 @@ impl HttpProxy {
             let message = format!("request body over {} bytes", limits.max_body_bytes);
             return (None, local(StatusCode::PAYLOAD_TOO_LARGE, &message));
         }
-        let upgrade = (request.version() == Version::HTTP_11 && wants_upgrade(request.headers()))
-            .then(|| hyper::upgrade::on(&mut request));
+        let upgrade = (request.version() == hyper::Version::HTTP_11
+            && wants_upgrade(request.headers()))
+        .then(|| hyper::upgrade::on(&mut request));
         let Some(head) = self.outgoing_head(&request, peer.ip(), upgrade.is_some()) else {
             lb.metrics.refused(&lb.name, "bad_request");
             return (None, local(StatusCode::BAD_REQUEST, "request has no host"));
@@ -383,7 +418,7 @@ fn build_request(
     let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
     *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
+    *request.version_mut() = hyper::Version::HTTP_11;
     *request.headers_mut() = head.headers.clone();
     Ok(request)
 }

@@ -45,7 +45,8 @@ pub struct LbLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
     pub lb: String,
-    /// `no_backend`, `max_connections`, `tls_handshake`, `bad_request`.
+    /// `no_backend`, `max_connections`, `tls_handshake`, `header_timeout`, `bad_request`,
+    /// `body_too_large`.
     pub reason: String,
 }
 

@@ -411,6 +411,12 @@ async fn limits_and_malformed_requests_get_clear_answers() {
     let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the slow client was not cut off");
     assert!(started.elapsed() < Duration::from_secs(4));
+    // So is one that connects and never sends a byte.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the silent client was not cut off");
+    assert!(started.elapsed() < Duration::from_secs(4));
     // The proxy still serves everyone else.
     assert_eq!(
         who(&reqwest::Client::new(), &format!("http://{addr}/"))
