@@ -206,10 +206,6 @@ impl HttpProxy {
         let upgrade = (request.version() == hyper::Version::HTTP_11
             && wants_upgrade(request.headers()))
         .then(|| hyper::upgrade::on(&mut request));
-        let Some(head) = self.outgoing_head(&request, peer.ip(), upgrade.is_some()) else {
-            lb.metrics.refused(&lb.name, "bad_request");
-            return (None, local(StatusCode::BAD_REQUEST, "request has no host"));
-        };
         let retryable = request.body().is_end_stream() && is_idempotent(request.method());
         let cookie = config
             .persistence
@@ -219,8 +215,13 @@ impl HttpProxy {
         let pinned = cookie
             .and_then(|name| cookie_value(request.headers(), name))
             .and_then(|backend| lb.available_backend(&backend));
+        let (parts, incoming) = request.into_parts();
+        let Some(head) = self.outgoing_head(parts, peer.ip(), upgrade.is_some()) else {
+            lb.metrics.refused(&lb.name, "bad_request");
+            return (None, local(StatusCode::BAD_REQUEST, "request has no host"));
+        };
         // The body goes to the first backend tried; only an empty body can be sent again.
-        let mut body = Some(limited_body(request.into_body(), limits.max_body_bytes));
+        let mut body = Some(limited_body(incoming, limits.max_body_bytes));
         let client = self.client(limits.connect_timeout_ms);
         let timeout = Duration::from_secs(limits.response_timeout_sec);
         let mut tried: Vec<Arc<Backend>> = Vec::new();
@@ -300,14 +301,14 @@ impl HttpProxy {
     /// added, `Host` kept (taken from `:authority` for HTTP/2). `None` without a host.
     fn outgoing_head(
         &self,
-        request: &Request<Incoming>,
+        request: hyper::http::request::Parts,
         client: IpAddr,
         upgrade: bool,
     ) -> Option<RequestHead> {
-        let mut headers = request.headers().clone();
+        let mut headers = request.headers;
         let host = match headers.get(header::HOST) {
             Some(host) => host.clone(),
-            None => HeaderValue::from_str(request.uri().authority()?.as_str()).ok()?,
+            None => HeaderValue::from_str(request.uri.authority()?.as_str()).ok()?,
         };
         strip_hop_by_hop(&mut headers, upgrade);
         headers.insert(header::HOST, host.clone());
@@ -325,12 +326,12 @@ impl HttpProxy {
         };
         append_list(&mut headers, header::FORWARDED.as_str(), &forwarded);
         let path_and_query = request
-            .uri()
+            .uri
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         Some(RequestHead {
-            method: request.method().clone(),
+            method: request.method,
             path_and_query,
             headers,
         })

@@ -32,14 +32,9 @@ impl FileSource {
         Self { sources }
     }
 
+    /// The file start-up read (the same lookup as `photon_config::load`).
     fn file(&self) -> Option<PathBuf> {
-        self.sources.explicit_file.clone().or_else(|| {
-            self.sources
-                .file_candidates
-                .iter()
-                .find(|p| p.exists())
-                .cloned()
-        })
+        photon_config::config_file(&self.sources).ok().flatten()
     }
 }
 

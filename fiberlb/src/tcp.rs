@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ProxyProtocol;
 use crate::lb::{ClientGuard, LbRuntime};
-use crate::pipe::{PipeEnd, pipe, proxy_header};
+use crate::pipe::{PipeEnd, pipe};
 
 /// Accepts until the load balancer's listener is stopped; each admitted connection is handled
 /// in its own task on `tracker`.
@@ -151,5 +151,85 @@ where
             lb.name,
             backend.name
         ),
+    }
+}
+
+/// The PROXY protocol header (v1 text or v2 binary) telling a backend who the client is.
+pub fn proxy_header(
+    version: crate::config::ProxyProtocol,
+    client: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+) -> Vec<u8> {
+    use crate::config::ProxyProtocol;
+    use std::net::SocketAddr::{V4, V6};
+    match version {
+        ProxyProtocol::None => Vec::new(),
+        ProxyProtocol::V1 => match (client, local) {
+            (V4(c), V4(l)) => format!(
+                "PROXY TCP4 {} {} {} {}\r\n",
+                c.ip(),
+                l.ip(),
+                c.port(),
+                l.port()
+            ),
+            (V6(c), V6(l)) => format!(
+                "PROXY TCP6 {} {} {} {}\r\n",
+                c.ip(),
+                l.ip(),
+                c.port(),
+                l.port()
+            ),
+            _ => "PROXY UNKNOWN\r\n".to_owned(),
+        }
+        .into_bytes(),
+        ProxyProtocol::V2 => {
+            const SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+            let mut header = SIGNATURE.to_vec();
+            // Version 2, command PROXY.
+            header.push(0x21);
+            match (client, local) {
+                (V4(c), V4(l)) => {
+                    header.push(0x11); // AF_INET, STREAM
+                    header.extend_from_slice(&12u16.to_be_bytes());
+                    header.extend_from_slice(&c.ip().octets());
+                    header.extend_from_slice(&l.ip().octets());
+                    header.extend_from_slice(&c.port().to_be_bytes());
+                    header.extend_from_slice(&l.port().to_be_bytes());
+                }
+                (V6(c), V6(l)) => {
+                    header.push(0x21); // AF_INET6, STREAM
+                    header.extend_from_slice(&36u16.to_be_bytes());
+                    header.extend_from_slice(&c.ip().octets());
+                    header.extend_from_slice(&l.ip().octets());
+                    header.extend_from_slice(&c.port().to_be_bytes());
+                    header.extend_from_slice(&l.port().to_be_bytes());
+                }
+                _ => {
+                    header.push(0x00); // AF_UNSPEC: the backend uses the connection's own
+                    header.extend_from_slice(&0u16.to_be_bytes());
+                }
+            }
+            header
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_headers_carry_both_addresses() {
+        let client = "192.0.2.1:4000".parse().unwrap();
+        let local = "198.51.100.2:443".parse().unwrap();
+        assert_eq!(
+            proxy_header(ProxyProtocol::V1, client, local),
+            b"PROXY TCP4 192.0.2.1 198.51.100.2 4000 443\r\n"
+        );
+        let v2 = proxy_header(ProxyProtocol::V2, client, local);
+        assert_eq!(&v2[12..16], &[0x21, 0x11, 0, 12]);
+        assert_eq!(&v2[16..20], &[192, 0, 2, 1]);
+        assert_eq!(&v2[24..26], &4000u16.to_be_bytes());
+        assert_eq!(v2.len(), 28);
     }
 }

@@ -16,7 +16,7 @@ pub mod suite;
 mod validate;
 
 pub use error::{Error, Invalid};
-pub use load::{Loaded, NoSections, Sections, Sources, default_file_candidates, load};
+pub use load::{Loaded, NoSections, Sections, Sources, config_file, default_file_candidates, load};
 pub use mode::{ModeSource, ResolvedMode};
 pub use schema::{
     Backend, BackendChoice, LogFormat, LogLevel, Mode, PhotonSection, list_or_comma_separated,

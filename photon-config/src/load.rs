@@ -142,7 +142,9 @@ pub fn load<S: Sections>(sources: &Sources) -> Result<Loaded<S>, Error> {
     })
 }
 
-fn config_file(sources: &Sources) -> Result<Option<PathBuf>, Error> {
+/// The file `sources` names: the explicit one (which must exist), else the first candidate that
+/// exists, else none.
+pub fn config_file(sources: &Sources) -> Result<Option<PathBuf>, Error> {
     if let Some(path) = &sources.explicit_file {
         return match std::fs::metadata(path) {
             Ok(meta) if meta.is_file() => Ok(Some(path.clone())),
