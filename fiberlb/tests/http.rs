@@ -18,13 +18,6 @@ async fn backends(names: &[&str]) -> Vec<HttpBackend> {
     started
 }
 
-/// fiberlb with one HTTP load balancer over `backends`, and the port it listens on.
-async fn http_lb(name: &str, extra: &str, backends: &[(&str, SocketAddr, u32)]) -> (Fiberlb, u16) {
-    let port = free_port();
-    let lb = Fiberlb::start(&lb_toml(name, port, "http", extra, backends), "").await;
-    (lb, port)
-}
-
 fn weighted<'a>(backends: &'a [HttpBackend], weights: &[u32]) -> Vec<(&'a str, SocketAddr, u32)> {
     backends
         .iter()
@@ -36,7 +29,7 @@ fn weighted<'a>(backends: &'a [HttpBackend], weights: &[u32]) -> Vec<(&'a str, S
 #[tokio::test]
 async fn requests_reach_backends_with_forwarding_headers_over_http1_and_h2c() {
     let pool = backends(&["web-1", "web-2"]).await;
-    let (lb, port) = http_lb("web", "", &weighted(&pool, &[100, 100])).await;
+    let (lb, port) = start_lb("web", "http", "", &weighted(&pool, &[100, 100])).await;
     let url = format!("http://127.0.0.1:{port}/some/path?q=1");
 
     let response = reqwest::Client::new()
@@ -93,8 +86,9 @@ async fn each_method_shares_requests_as_documented() {
         ("roundrobin", [300, 100], [20, 20]),
         ("weighted_roundrobin", [300, 100], [30, 10]),
     ] {
-        let (_lb, port) = http_lb(
+        let (_lb, port) = start_lb(
             "m",
+            "http",
             &format!("method = \"{method}\""),
             &weighted(&pool, &weights),
         )
@@ -108,7 +102,13 @@ async fn each_method_shares_requests_as_documented() {
     }
 
     // Two random choices, with nothing in flight, spreads requests over both.
-    let (_lb, port) = http_lb("m", "method = \"random\"", &weighted(&pool, &[100, 100])).await;
+    let (_lb, port) = start_lb(
+        "m",
+        "http",
+        "method = \"random\"",
+        &weighted(&pool, &[100, 100]),
+    )
+    .await;
     let mut names = Vec::new();
     for _ in 0..40 {
         names.push(who(&client, &format!("http://127.0.0.1:{port}/")).await.1);
@@ -122,8 +122,9 @@ async fn each_method_shares_requests_as_documented() {
 
     // Source hashing and Maglev keep one client on one backend.
     for method in ["source", "maglev"] {
-        let (_lb, port) = http_lb(
+        let (_lb, port) = start_lb(
             "m",
+            "http",
             &format!("method = \"{method}\""),
             &weighted(&pool, &[100, 100]),
         )
@@ -139,8 +140,9 @@ async fn each_method_shares_requests_as_documented() {
 #[tokio::test]
 async fn leastconn_sends_new_requests_away_from_a_busy_backend() {
     let pool = backends(&["a", "b"]).await;
-    let (_lb, port) = http_lb(
+    let (_lb, port) = start_lb(
         "lc",
+        "http",
         "method = \"leastconn\"",
         &weighted(&pool, &[100, 100]),
     )
@@ -167,8 +169,9 @@ async fn leastconn_sends_new_requests_away_from_a_busy_backend() {
 #[tokio::test]
 async fn a_cookie_keeps_a_client_on_its_backend() {
     let pool = backends(&["a", "b", "c"]).await;
-    let (_lb, port) = http_lb(
+    let (_lb, port) = start_lb(
         "sticky",
+        "http",
         "[standalone.loadbalancers.persistence]\ntype = \"cookie\"\ncookie_name = \"LB\"",
         &weighted(&pool, &[100, 100, 100]),
     )
@@ -211,7 +214,8 @@ async fn a_cookie_keeps_a_client_on_its_backend() {
 #[tokio::test]
 async fn health_checks_take_a_failing_backend_out_and_bring_it_back() {
     let pool = backends(&["good", "flaky"]).await;
-    let (lb, port) = http_lb("hc", "[standalone.loadbalancers.healthcheck]\ntype = \"http\"\npath = \"/health\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 2\nrise = 2", &weighted(&pool, &[100, 100])).await;
+    let extra = "[standalone.loadbalancers.healthcheck]\ntype = \"http\"\npath = \"/health\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 2\nrise = 2";
+    let (lb, port) = start_lb("hc", "http", extra, &weighted(&pool, &[100, 100])).await;
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/");
 
@@ -278,8 +282,9 @@ async fn health_checks_take_a_failing_backend_out_and_bring_it_back() {
 async fn a_dead_backend_costs_idempotent_requests_nothing_and_others_a_502() {
     let pool = backends(&["alive"]).await;
     let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let (lb, port) = http_lb(
+    let (lb, port) = start_lb(
         "retry",
+        "http",
         "passive_failures = 0",
         &[("dead", dead, 100), ("alive", pool[0].addr, 100)],
     )
@@ -316,8 +321,9 @@ async fn a_dead_backend_costs_idempotent_requests_nothing_and_others_a_502() {
 async fn passive_failures_eject_a_backend_for_a_while() {
     let pool = backends(&["alive"]).await;
     let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let (lb, port) = http_lb(
+    let (lb, port) = start_lb(
         "passive",
+        "http",
         "passive_failures = 2\npassive_eject_sec = 30",
         &[("dead", dead, 100), ("alive", pool[0].addr, 100)],
     )
@@ -339,7 +345,7 @@ async fn passive_failures_eject_a_backend_for_a_while() {
 #[tokio::test]
 async fn a_drained_backend_finishes_its_requests_and_gets_no_new_ones() {
     let pool = backends(&["a", "b"]).await;
-    let (lb, port) = http_lb("drain", "", &weighted(&pool, &[100, 100])).await;
+    let (lb, port) = start_lb("drain", "http", "", &weighted(&pool, &[100, 100])).await;
     let client = reqwest::Client::new();
     // Find which backend a slow request lands on, and drain exactly that one mid-request.
     let slow_url = format!("http://127.0.0.1:{port}/slow");
@@ -379,7 +385,8 @@ async fn a_drained_backend_finishes_its_requests_and_gets_no_new_ones() {
 #[tokio::test]
 async fn limits_and_malformed_requests_get_clear_answers() {
     let pool = backends(&["a"]).await;
-    let (_lb, port) = http_lb("limits", "[standalone.loadbalancers.limits]\nheader_timeout_sec = 1\nmax_header_bytes = 8192\nmax_body_bytes = 1000", &weighted(&pool, &[100])).await;
+    let extra = "[standalone.loadbalancers.limits]\nheader_timeout_sec = 1\nmax_header_bytes = 8192\nmax_body_bytes = 1000";
+    let (_lb, port) = start_lb("limits", "http", extra, &weighted(&pool, &[100])).await;
     let addr = format!("127.0.0.1:{port}");
     let raw = async |request: Vec<u8>| {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
@@ -460,7 +467,7 @@ async fn upgrade_backend() -> SocketAddr {
 #[tokio::test]
 async fn upgrades_pass_through_both_ways() {
     let backend = upgrade_backend().await;
-    let (_lb, port) = http_lb("ws", "", &[("echo", backend, 100)]).await;
+    let (_lb, port) = start_lb("ws", "http", "", &[("echo", backend, 100)]).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream
         .write_all(b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
@@ -484,7 +491,8 @@ async fn upgrades_pass_through_both_ways() {
 #[tokio::test]
 async fn killing_a_backend_under_load_fails_few_requests_and_hangs_none() {
     let pool = backends(&["steady", "doomed"]).await;
-    let (_lb, port) = http_lb("load", "[standalone.loadbalancers.healthcheck]\ntype = \"tcp\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 1\nrise = 1", &weighted(&pool, &[100, 100])).await;
+    let extra = "[standalone.loadbalancers.healthcheck]\ntype = \"tcp\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 1\nrise = 1";
+    let (_lb, port) = start_lb("load", "http", extra, &weighted(&pool, &[100, 100])).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

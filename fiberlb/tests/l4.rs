@@ -16,8 +16,7 @@ async fn tcp_connections_rotate_and_half_close_passes_through() {
     for name in ["t1", "t2", "t3"] {
         backends.push((name, tcp_backend(name).await.0, 100));
     }
-    let port = free_port();
-    let lb = Fiberlb::start(&lb_toml("tcp", port, "tcp", "", &backends), "").await;
+    let (lb, port) = start_lb("tcp", "tcp", "", &backends).await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut names = Vec::new();
     for _ in 0..6 {
@@ -49,16 +48,11 @@ async fn tcp_connections_rotate_and_half_close_passes_through() {
 async fn a_refused_connection_is_retried_on_the_next_backend() {
     let alive = tcp_backend("alive").await.0;
     let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let port = free_port();
-    let lb = Fiberlb::start(
-        &lb_toml(
-            "retry",
-            port,
-            "tcp",
-            "passive_failures = 0",
-            &[("dead", dead, 100), ("alive", alive, 100)],
-        ),
-        "",
+    let (lb, port) = start_lb(
+        "retry",
+        "tcp",
+        "passive_failures = 0",
+        &[("dead", dead, 100), ("alive", alive, 100)],
     )
     .await;
     for _ in 0..4 {
@@ -82,16 +76,11 @@ async fn source_persistence_keeps_a_client_on_one_backend() {
     for name in ["s1", "s2", "s3"] {
         backends.push((name, tcp_backend(name).await.0, 100));
     }
-    let port = free_port();
-    let _lb = Fiberlb::start(
-        &lb_toml(
-            "sticky",
-            port,
-            "tcp",
-            "[standalone.loadbalancers.persistence]\ntype = \"source_ip\"\ntimeout_sec = 60",
-            &backends,
-        ),
-        "",
+    let (_lb, port) = start_lb(
+        "sticky",
+        "tcp",
+        "[standalone.loadbalancers.persistence]\ntype = \"source_ip\"\ntimeout_sec = 60",
+        &backends,
     )
     .await;
     let mut names = Vec::new();
@@ -113,16 +102,11 @@ async fn the_proxy_protocol_header_tells_the_backend_who_connected() {
     ] {
         let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let backend_addr = backend.local_addr().unwrap();
-        let port = free_port();
-        let _lb = Fiberlb::start(
-            &lb_toml(
-                "pp",
-                port,
-                "tcp",
-                &format!("proxy_protocol = \"{version}\""),
-                &[("b", backend_addr, 100)],
-            ),
-            "",
+        let (_lb, port) = start_lb(
+            "pp",
+            "tcp",
+            &format!("proxy_protocol = \"{version}\""),
+            &[("b", backend_addr, 100)],
         )
         .await;
         let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -140,12 +124,7 @@ async fn the_proxy_protocol_header_tells_the_backend_who_connected() {
 async fn an_open_connection_survives_its_backend_being_removed() {
     let first = tcp_backend("first").await.0;
     let second = tcp_backend("second").await.0;
-    let port = free_port();
-    let lb = Fiberlb::start(
-        &lb_toml("live", port, "tcp", "", &[("first", first, 100)]),
-        "",
-    )
-    .await;
+    let (lb, port) = start_lb("live", "tcp", "", &[("first", first, 100)]).await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let (name, mut open) = tcp_hello(addr).await;
     assert_eq!(name, "first");
@@ -193,16 +172,11 @@ async fn udp_ask(client: &UdpSocket, port: u16, message: &str) -> String {
 async fn udp_flows_stick_to_a_backend_and_get_their_replies() {
     let u1 = udp_backend("u1").await.0;
     let u2 = udp_backend("u2").await.0;
-    let port = free_udp_port();
-    let lb = Fiberlb::start(
-        &lb_toml(
-            "udp",
-            port,
-            "udp",
-            "[standalone.loadbalancers.limits]\nidle_timeout_sec = 1",
-            &[("u1", u1, 100), ("u2", u2, 100)],
-        ),
-        "",
+    let (lb, port) = start_lb(
+        "udp",
+        "udp",
+        "[standalone.loadbalancers.limits]\nidle_timeout_sec = 1",
+        &[("u1", u1, 100), ("u2", u2, 100)],
     )
     .await;
     let mut answered_by = Vec::new();
@@ -237,18 +211,9 @@ async fn udp_flows_stick_to_a_backend_and_get_their_replies() {
 async fn a_udp_health_check_takes_a_silent_backend_out() {
     let (alive, _alive_task) = udp_backend("alive").await;
     let (doomed, doomed_task) = udp_backend("doomed").await;
-    let port = free_udp_port();
-    let lb = Fiberlb::start(
-        &lb_toml(
-            "udp-hc",
-            port,
-            "udp",
-            "[standalone.loadbalancers.healthcheck]\ntype = \"udp\"\nsend = \"ping\"\nexpect = \":ping\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 1\nrise = 1",
-            &[("alive", alive, 100), ("doomed", doomed, 100)],
-        ),
-        "",
-    )
-    .await;
+    let check = "[standalone.loadbalancers.healthcheck]\ntype = \"udp\"\nsend = \"ping\"\nexpect = \":ping\"\ninterval_sec = 1\ntimeout_sec = 1\nfall = 1\nrise = 1";
+    let backends = [("alive", alive, 100), ("doomed", doomed, 100)];
+    let (lb, port) = start_lb("udp-hc", "udp", check, &backends).await;
     wait_for("both to pass a check", async || {
         lb.metrics()
             .await

@@ -200,15 +200,10 @@ async fn https_picks_the_certificate_by_sni_and_reloads_it_from_disk() {
     let a_pem = write_cert(certs.path(), "a", "a.test");
     let b_pem = write_cert(certs.path(), "b", "b.test");
     let dir = certs.path().display();
-    let port = free_port();
     let tls = format!(
         "[standalone.loadbalancers.tls]\ncert_file = \"{dir}/a.crt\"\nkey_file = \"{dir}/a.key\"\n[[standalone.loadbalancers.tls.certificates]]\ncert_file = \"{dir}/b.crt\"\nkey_file = \"{dir}/b.key\""
     );
-    let lb = Fiberlb::start(
-        &lb_toml("tls", port, "https", &tls, &[("secure", backend.addr, 100)]),
-        "",
-    )
-    .await;
+    let (lb, port) = start_lb("tls", "https", &tls, &[("secure", backend.addr, 100)]).await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
     // Each client trusts only its own name's certificate, so success means SNI chose it.
@@ -266,15 +261,10 @@ async fn tcp_with_tls_termination_proxies_the_plain_bytes() {
     let certs = tempfile::TempDir::new().unwrap();
     let pem = write_cert(certs.path(), "t", "tcp.test");
     let dir = certs.path().display();
-    let port = free_port();
     let extra = format!(
         "tls_termination = true\n[standalone.loadbalancers.tls]\ncert_file = \"{dir}/t.crt\"\nkey_file = \"{dir}/t.key\""
     );
-    let _lb = Fiberlb::start(
-        &lb_toml("tls-tcp", port, "tcp", &extra, &[("plain", backend, 100)]),
-        "",
-    )
-    .await;
+    let (_lb, port) = start_lb("tls-tcp", "tcp", &extra, &[("plain", backend, 100)]).await;
 
     let mut roots = rustls::RootCertStore::empty();
     let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).unwrap();
@@ -412,18 +402,8 @@ fn the_shipped_config_loads_and_states_the_defaults() {
 #[tokio::test]
 async fn sigterm_stops_everything_promptly_and_cleanly() {
     let backend = HttpBackend::start("b").await;
-    let port = free_port();
-    let mut lb = Fiberlb::start(
-        &lb_toml(
-            "web",
-            port,
-            "http",
-            "[standalone.loadbalancers.healthcheck]\ntype = \"http\"\ninterval_sec = 1\ntimeout_sec = 1",
-            &[("b", backend.addr, 100)],
-        ),
-        "",
-    )
-    .await;
+    let check = "[standalone.loadbalancers.healthcheck]\ntype = \"http\"\ninterval_sec = 1\ntimeout_sec = 1";
+    let (mut lb, port) = start_lb("web", "http", check, &[("b", backend.addr, 100)]).await;
     assert_eq!(
         who(
             &reqwest::Client::new(),

@@ -199,6 +199,23 @@ pub fn lb_toml(
     text
 }
 
+/// fiberlb with one load balancer over `backends` on a free port (TCP, or TCP and UDP for a
+/// `udp` one), and that port.
+pub async fn start_lb(
+    name: &str,
+    protocol: &str,
+    extra: &str,
+    backends: &[(&str, SocketAddr, u32)],
+) -> (Fiberlb, u16) {
+    let port = if protocol == "udp" {
+        free_udp_port()
+    } else {
+        free_port()
+    };
+    let lb = Fiberlb::start(&lb_toml(name, port, protocol, extra, backends), "").await;
+    (lb, port)
+}
+
 pub async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !condition().await {
