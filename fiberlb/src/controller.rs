@@ -143,8 +143,7 @@ impl Controller {
         let mut started = Vec::new();
         for lb in &wanted {
             if let Some(runtime) = running.get(&lb.name) {
-                runtime.update(lb.clone());
-                health::restart(runtime, &self.tracker);
+                self.update_in_place(runtime, lb);
                 continue;
             }
             // Unchanged certificate files keep their loaded store across a new listener.
@@ -179,8 +178,7 @@ impl Controller {
                     }
                     for lb in definitions.iter() {
                         if let Some(runtime) = running.get(&lb.name) {
-                            runtime.update(lb.clone());
-                            health::restart(runtime, &self.tracker);
+                            self.update_in_place(runtime, lb);
                         }
                     }
                     return Err(Refused::Invalid(err));
@@ -201,6 +199,17 @@ impl Controller {
         }
         *definitions = wanted;
         Ok(())
+    }
+
+    /// A new definition for a running listener. Its health checks restart only when their
+    /// settings changed, so a change elsewhere does not reset their rise/fall counts (new
+    /// backends are checked from the next round either way).
+    fn update_in_place(&self, runtime: &Arc<LbRuntime>, lb: &LoadBalancer) {
+        let checks_changed = runtime.config().healthcheck != lb.healthcheck;
+        runtime.update(lb.clone());
+        if checks_changed {
+            health::restart(runtime, &self.tracker);
+        }
     }
 
     /// Binds the listener of `lb` and starts serving it and its health checks.
