@@ -1,0 +1,220 @@
+//! Label sets: the identity of a series. Always sorted by label name, names unique, no empty
+//! values (Prometheus treats an empty value as an absent label).
+
+use std::fmt;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+pub const METRIC_NAME: &str = "__name__";
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    /// Builds a label set from pairs in any order; a later pair wins over an earlier one with
+    /// the same name, and empty values are dropped.
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let mut builder = LabelsBuilder::default();
+        for (name, value) in pairs {
+            builder.set(name.into(), value.into());
+        }
+        builder.build()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|label| label.name.as_str().cmp(name))
+            .ok()
+            .map(|at| self.0[at].value.as_str())
+    }
+
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The same set without `__name__` (what most PromQL functions and operators return).
+    pub fn without_metric_name(&self) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|label| label.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Only the named labels (`by`, `on`), or all but them (`without`, `ignoring`; which also
+    /// drop `__name__`).
+    pub fn project(&self, names: &[String], keep_listed: bool) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|label| {
+                    let listed = names.contains(&label.name);
+                    if keep_listed {
+                        listed
+                    } else {
+                        !listed && label.name != METRIC_NAME
+                    }
+                })
+                .cloned()
+                .collect(),
+        )
+    }
+
+    pub fn builder(&self) -> LabelsBuilder {
+        LabelsBuilder {
+            labels: self.0.clone(),
+        }
+    }
+
+    /// A stable byte encoding (name, 0xff, value, 0xff, ...) used as a map key and in storage.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.iter().map(|l| l.name.len() + l.value.len() + 2).sum());
+        for label in &self.0 {
+            out.extend_from_slice(label.name.as_bytes());
+            out.push(0xff);
+            out.extend_from_slice(label.value.as_bytes());
+            out.push(0xff);
+        }
+        out
+    }
+
+    /// The inverse of [`Labels::encode`]; `None` for bytes it did not write.
+    pub fn decode(bytes: &[u8]) -> Option<Labels> {
+        let mut parts = bytes.split(|byte| *byte == 0xff);
+        let mut labels = Vec::new();
+        loop {
+            let name = parts.next()?;
+            if name.is_empty() {
+                // The trailing separator leaves one empty part at the end.
+                return parts.next().is_none().then_some(Labels(labels));
+            }
+            let value = parts.next()?;
+            labels.push(Label {
+                name: String::from_utf8(name.to_vec()).ok()?,
+                value: String::from_utf8(value.to_vec()).ok()?,
+            });
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// `{__name__="up", job="x"}` in the form PromQL and Prometheus's error messages use.
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.metric_name();
+        if let Some(name) = name {
+            f.write_str(name)?;
+        }
+        let rest: Vec<&Label> = self.0.iter().filter(|l| l.name != METRIC_NAME).collect();
+        if rest.is_empty() && name.is_some() {
+            return Ok(());
+        }
+        f.write_str("{")?;
+        for (at, label) in rest.iter().enumerate() {
+            if at > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}={:?}", label.name, label.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// The Prometheus API's `"metric": {"name": "value", ...}`.
+impl Serialize for Labels {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for label in &self.0 {
+            map.serialize_entry(&label.name, &label.value)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LabelsBuilder {
+    labels: Vec<Label>,
+}
+
+impl LabelsBuilder {
+    /// Sets a label; an empty value removes it.
+    pub fn set(&mut self, name: String, value: String) -> &mut Self {
+        match self.labels.binary_search_by(|label| label.name.cmp(&name)) {
+            Ok(at) if value.is_empty() => {
+                self.labels.remove(at);
+            }
+            Ok(at) => self.labels[at].value = value,
+            Err(_) if value.is_empty() => {}
+            Err(at) => self.labels.insert(at, Label { name, value }),
+        }
+        self
+    }
+
+    pub fn remove(&mut self, name: &str) -> &mut Self {
+        if let Ok(at) = self.labels.binary_search_by(|label| label.name.as_str().cmp(name)) {
+            self.labels.remove(at);
+        }
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|label| label.name.as_str().cmp(name))
+            .ok()
+            .map(|at| self.labels[at].value.as_str())
+    }
+
+    pub fn build(&self) -> Labels {
+        Labels(self.labels.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_sorted_deduplicated_and_empty_values_dropped() {
+        let labels = Labels::from_pairs([("job", "a"), ("__name__", "up"), ("job", "b"), ("x", "")]);
+        assert_eq!(labels.to_string(), r#"up{job="b"}"#);
+        assert_eq!(labels.get("job"), Some("b"));
+        assert_eq!(labels.get("x"), None);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_refuses_foreign_bytes() {
+        let labels = Labels::from_pairs([("__name__", "m"), ("path", "/a b"), ("é", "ü")]);
+        assert_eq!(Labels::decode(&labels.encode()), Some(labels));
+        assert_eq!(Labels::decode(b""), Some(Labels::default()));
+        assert_eq!(Labels::decode(b"name\xffvalue"), None);
+    }
+}

@@ -1,0 +1,162 @@
+//! Aggregation operators with `by`/`without`.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+
+use super::functions::quantile;
+use super::{QueryError, Result, Sample, Value, format_value};
+use crate::labels::Labels;
+
+pub(super) fn evaluate(
+    expr: &AggregateExpr,
+    param: Option<Value>,
+    input: Vec<Sample>,
+    t: i64,
+) -> Result<Value> {
+    let op = expr.op.to_string();
+    let group_of = |labels: &Labels| match &expr.modifier {
+        Some(LabelModifier::Include(by)) => labels.project(&by.labels, true),
+        Some(LabelModifier::Exclude(without)) => labels.project(&without.labels, false),
+        None => Labels::default(),
+    };
+    let scalar_param = || match &param {
+        Some(Value::Scalar(v)) => Ok(*v),
+        _ => Err(QueryError::Execution(format!(
+            "{op} needs a scalar parameter"
+        ))),
+    };
+
+    // Groups in order of first appearance, as Prometheus emits them.
+    let mut order: Vec<Labels> = Vec::new();
+    let mut groups: HashMap<Labels, Vec<Sample>> = HashMap::new();
+    let mut add = |key: Labels, sample: Sample| {
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(sample);
+    };
+
+    if op == "count_values" {
+        let Some(Value::String(label)) = &param else {
+            return Err(QueryError::Execution(
+                "count_values needs a string parameter".into(),
+            ));
+        };
+        if !is_label_name(label) {
+            return Err(QueryError::Execution(format!("invalid label name {label:?}")));
+        }
+        for sample in input {
+            let mut key = group_of(&sample.labels).builder();
+            key.set(label.clone(), format_value(sample.v));
+            add(key.build(), sample);
+        }
+        return Ok(Value::Vector(
+            order
+                .into_iter()
+                .map(|key| {
+                    let count = groups[&key].len() as f64;
+                    Sample { labels: key, t, v: count }
+                })
+                .collect(),
+        ));
+    }
+
+    for sample in input {
+        add(group_of(&sample.labels), sample);
+    }
+
+    let mut out = Vec::with_capacity(order.len());
+    for key in order {
+        let members = groups.remove(&key).unwrap_or_default();
+        let values = || members.iter().map(|s| s.v);
+        let value = match op.as_str() {
+            "sum" => values().sum(),
+            "avg" => mean(values()),
+            "count" => members.len() as f64,
+            "group" => 1.0,
+            "min" => values().fold(f64::NAN, |acc, v| if acc.is_nan() || v < acc { v } else { acc }),
+            "max" => values().fold(f64::NAN, |acc, v| if acc.is_nan() || v > acc { v } else { acc }),
+            "stddev" => variance(values()).sqrt(),
+            "stdvar" => variance(values()),
+            "quantile" => {
+                let q = scalar_param()?;
+                let mut values: Vec<f64> = values().collect();
+                quantile(q, &mut values)
+            }
+            "topk" | "bottomk" => {
+                let k = scalar_param()?;
+                out.extend(select_k(members, k, op == "topk"));
+                continue;
+            }
+            other => {
+                return Err(QueryError::Execution(format!(
+                    "aggregation {other:?} is not supported"
+                )));
+            }
+        };
+        out.push(Sample { labels: key, t, v: value });
+    }
+    Ok(Value::Vector(out))
+}
+
+/// The `k` largest (or smallest) elements with their own labels; NaN ranks below everything.
+fn select_k(mut members: Vec<Sample>, k: f64, largest: bool) -> Vec<Sample> {
+    if k.is_nan() || k < 1.0 {
+        return Vec::new();
+    }
+    let k = if k >= members.len() as f64 { members.len() } else { k as usize };
+    members.sort_by(|a, b| {
+        let (a, b) = (a.v, b.v);
+        let ordering = match (a.is_nan(), b.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ if largest => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+            _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+        };
+        ordering
+    });
+    members.truncate(k);
+    members
+}
+
+/// The running mean Prometheus uses, which stays finite where a plain sum would overflow.
+pub(super) fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let mut mean: f64 = 0.0;
+    let mut count = 0.0;
+    for v in values {
+        count += 1.0;
+        if mean.is_infinite() {
+            if v.is_infinite() && (mean > 0.0) != (v > 0.0) {
+                mean = f64::NAN;
+            }
+            continue;
+        }
+        mean += v / count - mean / count;
+    }
+    mean
+}
+
+/// Welford's population variance.
+pub(super) fn variance(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut count, mut mean, mut m2) = (0.0, 0.0, 0.0);
+    for v in values {
+        count += 1.0;
+        let delta = v - mean;
+        mean += delta / count;
+        m2 += delta * (v - mean);
+    }
+    m2 / count
+}
+
+pub(super) fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

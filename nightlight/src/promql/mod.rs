@@ -1,0 +1,508 @@
+//! PromQL evaluation over the store, with Prometheus 2.x semantics (the version Debian ships,
+//! which the differential test compares against): range selectors include their left edge,
+//! instant selectors look back `lookback_delta` (5 minutes), stale markers end a series.
+//!
+//! Queries are parsed by `promql-parser`. Every selector's samples for the whole query are
+//! loaded once up front (so `max_samples` is checked before any work), then the tree is
+//! evaluated at each step of the query, which keeps every operator a plain function of one
+//! instant.
+
+mod aggregate;
+mod binary;
+mod functions;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::{
+    self, AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector, value::ValueType,
+};
+
+use crate::chunk::is_stale_nan;
+use crate::labels::{Labels, METRIC_NAME};
+use crate::storage::{SeriesData, Storage, StorageError};
+
+/// One element of an instant vector. `t` is the evaluation time, except straight out of a
+/// selector where it is the sample's own timestamp (which `timestamp()` returns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// A series of points: an element of a range vector or of a range query's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(f64),
+    String(String),
+    Vector(Vec<Sample>),
+    Matrix(Vec<Series>),
+}
+
+impl Value {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar(_) => "scalar",
+            Value::String(_) => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// Why a query failed, in the classes the Prometheus API reports.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The query does not parse or is ill-typed (`bad_data`, 400).
+    #[error("{0}")]
+    BadData(String),
+    /// It parsed but cannot be evaluated on this data (`execution`, 422).
+    #[error("{0}")]
+    Execution(String),
+    #[error("query timed out in expression evaluation")]
+    Timeout,
+    #[error(
+        "query processing would load too many samples into memory in query execution (limit {0}: standalone.query.max_samples)"
+    )]
+    TooManySamples(usize),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+}
+
+type Result<T> = std::result::Result<T, QueryError>;
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub lookback_delta_ms: i64,
+    pub max_samples: usize,
+    pub timeout: Duration,
+    /// Subqueries without a step use this (Prometheus's evaluation_interval, 1 minute).
+    pub default_subquery_step_ms: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback_delta_ms: 5 * 60 * 1000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step_ms: 60 * 1000,
+        }
+    }
+}
+
+pub struct Engine {
+    storage: Arc<Storage>,
+    options: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(storage: Arc<Storage>, options: EngineOptions) -> Self {
+        Self { storage, options }
+    }
+
+    pub fn parse(query: &str) -> Result<Expr> {
+        parser::parse(query).map_err(|err| QueryError::BadData(format!("invalid parameter \"query\": {err}")))
+    }
+
+    /// Evaluates `query` at `t` (ms).
+    pub fn instant(&self, query: &str, t: i64, timeout: Option<Duration>) -> Result<Value> {
+        let expr = Self::parse(query)?;
+        let evaluator = self.prepare(&expr, t, t, 0, timeout)?;
+        let value = evaluator.eval(&expr, t)?;
+        Ok(match value {
+            // Selectors carry sample times; the API reports the evaluation time.
+            Value::Vector(samples) => Value::Vector(
+                samples
+                    .into_iter()
+                    .map(|sample| Sample { t, ..sample })
+                    .collect(),
+            ),
+            other => other,
+        })
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (ms), one series per label set.
+    pub fn range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Series>> {
+        let expr = Self::parse(query)?;
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            other => {
+                return Err(QueryError::BadData(format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    match other {
+                        ValueType::Matrix => "range vector",
+                        ValueType::String => "string",
+                        _ => "unknown",
+                    }
+                )));
+            }
+        }
+        let evaluator = self.prepare(&expr, start, end, step, timeout)?;
+        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut t = start;
+        while t <= end {
+            evaluator.check_deadline()?;
+            match evaluator.eval(&expr, t)? {
+                Value::Scalar(v) => by_labels.entry(Labels::default()).or_default().push((t, v)),
+                Value::Vector(samples) => {
+                    for sample in samples {
+                        by_labels.entry(sample.labels).or_default().push((t, sample.v));
+                    }
+                }
+                other => {
+                    return Err(QueryError::Execution(format!(
+                        "range query step returned a {}",
+                        other.type_name()
+                    )));
+                }
+            }
+            t += step;
+        }
+        let mut series: Vec<Series> = by_labels
+            .into_iter()
+            .map(|(labels, points)| Series { labels, points })
+            .collect();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(series)
+    }
+
+    /// Loads every selector's samples for evaluations between `start` and `end`.
+    fn prepare(
+        &self,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Evaluator> {
+        let timeout = timeout.map_or(self.options.timeout, |t| t.min(self.options.timeout));
+        let mut evaluator = Evaluator {
+            data: HashMap::new(),
+            start,
+            end,
+            lookback: self.options.lookback_delta_ms,
+            subquery_step: if step > 0 {
+                step
+            } else {
+                self.options.default_subquery_step_ms
+            },
+            deadline: Instant::now() + timeout,
+        };
+        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
+        evaluator.plan(expr, start, end, &mut needed);
+        let mut loaded = 0usize;
+        for (key, (selector, mint, maxt)) in needed {
+            let series = self.select(selector, mint, maxt)?;
+            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
+            if loaded > self.options.max_samples {
+                return Err(QueryError::TooManySamples(self.options.max_samples));
+            }
+            evaluator.check_deadline()?;
+            evaluator.data.insert(key, series);
+        }
+        Ok(evaluator)
+    }
+
+    fn select(&self, selector: &VectorSelector, mint: i64, maxt: i64) -> Result<Vec<SeriesData>> {
+        let mut base: Vec<Matcher> = selector.matchers.matchers.clone();
+        if let Some(name) = &selector.name {
+            base.push(Matcher::new(MatchOp::Equal, METRIC_NAME, name));
+        }
+        if selector.matchers.or_matchers.is_empty() {
+            return Ok(self.storage.select(&base, mint, maxt)?);
+        }
+        // `{a="1" or b="2"}`: the union of each alternative.
+        let mut seen: HashMap<Labels, SeriesData> = HashMap::new();
+        for alternative in &selector.matchers.or_matchers {
+            let mut matchers = base.clone();
+            matchers.extend(alternative.iter().cloned());
+            for series in self.storage.select(&matchers, mint, maxt)? {
+                seen.entry(series.labels.clone()).or_insert(series);
+            }
+        }
+        let mut series: Vec<SeriesData> = seen.into_values().collect();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(series)
+    }
+}
+
+fn selector_key(selector: &VectorSelector) -> usize {
+    std::ptr::from_ref(selector) as usize
+}
+
+fn duration_ms(duration: &Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn offset_ms(offset: &Option<Offset>) -> i64 {
+    match offset {
+        None => 0,
+        Some(Offset::Pos(d)) => duration_ms(d),
+        Some(Offset::Neg(d)) => -duration_ms(d),
+    }
+}
+
+fn system_time_ms(time: &SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => duration_ms(&after),
+        Err(before) => -duration_ms(&before.duration()),
+    }
+}
+
+struct Evaluator {
+    /// Samples per selector node (keyed by its address in the tree).
+    data: HashMap<usize, Vec<SeriesData>>,
+    start: i64,
+    end: i64,
+    lookback: i64,
+    subquery_step: i64,
+    deadline: Instant,
+}
+
+impl Evaluator {
+    fn check_deadline(&self) -> Result<()> {
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// The time a node with this `@` is evaluated at, when evaluated at `t`.
+    fn at_time(&self, at: &Option<AtModifier>, t: i64) -> i64 {
+        match at {
+            None => t,
+            Some(AtModifier::Start) => self.start,
+            Some(AtModifier::End) => self.end,
+            Some(AtModifier::At(time)) => system_time_ms(time),
+        }
+    }
+
+    /// Records the time range each selector is read over, when the node is evaluated at
+    /// times between `from` and `to`.
+    fn plan<'e>(
+        &self,
+        expr: &'e Expr,
+        from: i64,
+        to: i64,
+        needed: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>,
+    ) {
+        let mut need = |selector: &'e VectorSelector, back: i64| {
+            let (from, to) = match &selector.at {
+                None => (from, to),
+                at => {
+                    let t = self.at_time(at, from);
+                    (t, t)
+                }
+            };
+            let offset = offset_ms(&selector.offset);
+            let (mint, maxt) = (from - offset - back, to - offset);
+            let entry = needed
+                .entry(selector_key(selector))
+                .or_insert((selector, mint, maxt));
+            entry.1 = entry.1.min(mint);
+            entry.2 = entry.2.max(maxt);
+        };
+        match expr {
+            Expr::VectorSelector(selector) => need(selector, self.lookback),
+            Expr::MatrixSelector(MatrixSelector { vs, range }) => need(vs, duration_ms(range)),
+            Expr::Subquery(subquery) => {
+                let (from, to) = match &subquery.at {
+                    None => (from, to),
+                    at => {
+                        let t = self.at_time(at, from);
+                        (t, t)
+                    }
+                };
+                let offset = offset_ms(&subquery.offset);
+                let range = duration_ms(&subquery.range);
+                self.plan(&subquery.expr, from - offset - range, to - offset, needed);
+            }
+            Expr::Aggregate(aggregate) => {
+                self.plan(&aggregate.expr, from, to, needed);
+                if let Some(param) = &aggregate.param {
+                    self.plan(param, from, to, needed);
+                }
+            }
+            Expr::Unary(unary) => self.plan(&unary.expr, from, to, needed),
+            Expr::Binary(binary) => {
+                self.plan(&binary.lhs, from, to, needed);
+                self.plan(&binary.rhs, from, to, needed);
+            }
+            Expr::Paren(paren) => self.plan(&paren.expr, from, to, needed),
+            Expr::Call(call) => {
+                for arg in &call.args.args {
+                    self.plan(arg, from, to, needed);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+
+    fn eval(&self, expr: &Expr, t: i64) -> Result<Value> {
+        match expr {
+            Expr::NumberLiteral(number) => Ok(Value::Scalar(number.val)),
+            Expr::StringLiteral(string) => Ok(Value::String(string.val.clone())),
+            Expr::Paren(paren) => self.eval(&paren.expr, t),
+            Expr::VectorSelector(selector) => Ok(Value::Vector(self.instant_vector(selector, t))),
+            Expr::MatrixSelector(matrix) => Ok(Value::Matrix(self.range_vector(matrix, t))),
+            Expr::Subquery(subquery) => self.subquery(subquery, t).map(Value::Matrix),
+            Expr::Unary(unary) => match self.eval(&unary.expr, t)? {
+                Value::Scalar(v) => Ok(Value::Scalar(-v)),
+                Value::Vector(samples) => Ok(Value::Vector(
+                    samples
+                        .into_iter()
+                        .map(|s| Sample {
+                            labels: s.labels.without_metric_name(),
+                            t,
+                            v: -s.v,
+                        })
+                        .collect(),
+                )),
+                other => Err(QueryError::Execution(format!(
+                    "unary minus on a {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::Binary(binary) => {
+                let lhs = self.eval(&binary.lhs, t)?;
+                let rhs = self.eval(&binary.rhs, t)?;
+                binary::evaluate(binary, lhs, rhs, t)
+            }
+            Expr::Aggregate(aggregate) => {
+                let param = match &aggregate.param {
+                    Some(param) => Some(self.eval(param, t)?),
+                    None => None,
+                };
+                let Value::Vector(input) = self.eval(&aggregate.expr, t)? else {
+                    return Err(QueryError::Execution(
+                        "aggregation over something other than an instant vector".into(),
+                    ));
+                };
+                aggregate::evaluate(aggregate, param, input, t)
+            }
+            Expr::Call(call) => functions::call(self, call, t),
+            Expr::Extension(_) => Err(QueryError::Execution(
+                "extension expressions are not supported".into(),
+            )),
+        }
+    }
+
+    fn selected(&self, selector: &VectorSelector) -> &[SeriesData] {
+        self.data
+            .get(&selector_key(selector))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The newest sample of each series at most `lookback` old, unless it is a stale marker.
+    fn instant_vector(&self, selector: &VectorSelector, t: i64) -> Vec<Sample> {
+        let reference = self.at_time(&selector.at, t) - offset_ms(&selector.offset);
+        let oldest = reference - self.lookback;
+        self.selected(selector)
+            .iter()
+            .filter_map(|series| {
+                let end = series.samples.partition_point(|(st, _)| *st <= reference);
+                let &(st, v) = series.samples[..end].last()?;
+                (st >= oldest && !is_stale_nan(v)).then(|| Sample {
+                    labels: series.labels.clone(),
+                    t: st,
+                    v,
+                })
+            })
+            .collect()
+    }
+
+    /// Each series' samples in `[reference - range, reference]`, stale markers left out.
+    fn range_vector(&self, matrix: &MatrixSelector, t: i64) -> Vec<Series> {
+        let selector = &matrix.vs;
+        let reference = self.at_time(&selector.at, t) - offset_ms(&selector.offset);
+        let oldest = reference - duration_ms(&matrix.range);
+        self.selected(selector)
+            .iter()
+            .filter_map(|series| {
+                let from = series.samples.partition_point(|(st, _)| *st < oldest);
+                let to = series.samples.partition_point(|(st, _)| *st <= reference);
+                let points: Vec<(i64, f64)> = series.samples[from..to]
+                    .iter()
+                    .copied()
+                    .filter(|(_, v)| !is_stale_nan(*v))
+                    .collect();
+                (!points.is_empty()).then(|| Series {
+                    labels: series.labels.clone(),
+                    points,
+                })
+            })
+            .collect()
+    }
+
+    /// The inner expression at every multiple of the step in `[reference - range, reference]`.
+    fn subquery(&self, subquery: &SubqueryExpr, t: i64) -> Result<Vec<Series>> {
+        let reference = self.at_time(&subquery.at, t) - offset_ms(&subquery.offset);
+        let step = subquery
+            .step
+            .as_ref()
+            .map(duration_ms)
+            .filter(|step| *step > 0)
+            .unwrap_or(self.subquery_step);
+        let oldest = reference - duration_ms(&subquery.range);
+        let mut at = oldest.div_euclid(step) * step;
+        if at < oldest {
+            at += step;
+        }
+        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        while at <= reference {
+            self.check_deadline()?;
+            match self.eval(&subquery.expr, at)? {
+                Value::Scalar(v) => by_labels.entry(Labels::default()).or_default().push((at, v)),
+                Value::Vector(samples) => {
+                    for sample in samples {
+                        by_labels.entry(sample.labels).or_default().push((at, sample.v));
+                    }
+                }
+                other => {
+                    return Err(QueryError::Execution(format!(
+                        "subquery over a {}",
+                        other.type_name()
+                    )));
+                }
+            }
+            at += step;
+        }
+        let mut series: Vec<Series> = by_labels
+            .into_iter()
+            .map(|(labels, points)| Series { labels, points })
+            .collect();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(series)
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, the form Prometheus prints values in.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        v.to_string()
+    }
+}
