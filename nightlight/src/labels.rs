@@ -7,6 +7,15 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub const METRIC_NAME: &str = "__name__";
 
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, the label names Prometheus accepts.
+pub fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
     pub name: String,
@@ -90,7 +99,12 @@ impl Labels {
 
     /// A stable byte encoding (name, 0xff, value, 0xff, ...) used as a map key and in storage.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.iter().map(|l| l.name.len() + l.value.len() + 2).sum());
+        let mut out = Vec::with_capacity(
+            self.0
+                .iter()
+                .map(|l| l.name.len() + l.value.len() + 2)
+                .sum(),
+        );
         for label in &self.0 {
             out.extend_from_slice(label.name.as_bytes());
             out.push(0xff);
@@ -180,7 +194,10 @@ impl LabelsBuilder {
     }
 
     pub fn remove(&mut self, name: &str) -> &mut Self {
-        if let Ok(at) = self.labels.binary_search_by(|label| label.name.as_str().cmp(name)) {
+        if let Ok(at) = self
+            .labels
+            .binary_search_by(|label| label.name.as_str().cmp(name))
+        {
             self.labels.remove(at);
         }
         self
@@ -204,7 +221,8 @@ mod tests {
 
     #[test]
     fn pairs_are_sorted_deduplicated_and_empty_values_dropped() {
-        let labels = Labels::from_pairs([("job", "a"), ("__name__", "up"), ("job", "b"), ("x", "")]);
+        let labels =
+            Labels::from_pairs([("job", "a"), ("__name__", "up"), ("job", "b"), ("x", "")]);
         assert_eq!(labels.to_string(), r#"up{job="b"}"#);
         assert_eq!(labels.get("job"), Some("b"));
         assert_eq!(labels.get("x"), None);

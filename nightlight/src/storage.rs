@@ -89,6 +89,9 @@ pub struct StorageStats {
     pub checkpoints: AtomicU64,
 }
 
+/// A checkpointed open chunk: the newest timestamp and the chunk's bytes.
+type SavedHead = (i64, Vec<u8>);
+
 struct MemSeries {
     labels: Labels,
     open: ChunkEncoder,
@@ -296,7 +299,7 @@ impl Storage {
             let mut wal = self.wal.lock().expect("wal lock");
             let closed = wal.rotate().map_err(StorageError::Wal)?;
             let head = self.head.read().expect("head lock");
-            let snapshot: Vec<(u64, Option<(i64, Vec<u8>)>)> = head
+            let snapshot: Vec<(u64, Option<SavedHead>)> = head
                 .series
                 .iter()
                 .map(|(id, series)| {
@@ -335,8 +338,11 @@ impl Storage {
         let start = chunk_key(i64::MIN / WINDOW_MS - 1, 0, i64::MIN);
         let end = chunk_key(first_kept, 0, i64::MIN);
         self.db.delete_range_cf(chunks, start, end)?;
-        self.db
-            .compact_range_cf(chunks, None::<&[u8]>, Some(chunk_key(first_kept, 0, i64::MIN)));
+        self.db.compact_range_cf(
+            chunks,
+            None::<&[u8]>,
+            Some(chunk_key(first_kept, 0, i64::MIN)),
+        );
         let _wal = self.wal.lock().expect("wal lock");
         let mut head = self.head.write().expect("head lock");
         let expired: Vec<u64> = head
@@ -408,7 +414,7 @@ impl Storage {
                 let mut iter = self.db.raw_iterator_cf_opt(self.family(CHUNKS), read);
                 for (at, (id, _, _)) in candidates.iter().enumerate() {
                     let prefix = chunk_prefix(window_at, *id);
-                    iter.seek(&prefix);
+                    iter.seek(prefix);
                     while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
                         if !key.starts_with(&prefix) {
                             break;
@@ -510,7 +516,10 @@ impl Head {
     }
 
     fn insert(&mut self, id: u64, labels: Labels) {
-        self.by_hash.entry(hash_labels(&labels)).or_default().push(id);
+        self.by_hash
+            .entry(hash_labels(&labels))
+            .or_default()
+            .push(id);
         for label in &labels {
             let ids = self
                 .postings
@@ -809,7 +818,9 @@ mod tests {
         }
         // Reopened without a clean checkpoint of the newest samples: the log has them.
         let storage = open(dir.path());
-        let read = storage.select(&[name_is("m")], 15_000 * 10, 15_000 * 1500).unwrap();
+        let read = storage
+            .select(&[name_is("m")], 15_000 * 10, 15_000 * 1500)
+            .unwrap();
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].labels, labels);
         assert_eq!(read[0].samples, points[10..=1500].to_vec());
@@ -822,7 +833,9 @@ mod tests {
         let id = storage
             .resolve(&[Labels::from_pairs([("__name__", "m")])])
             .unwrap()[0];
-        storage.append(&samples(id, [(10, 1.0), (20, 2.0)])).unwrap();
+        storage
+            .append(&samples(id, [(10, 1.0), (20, 2.0)]))
+            .unwrap();
         let outcome = storage
             .append(&samples(id, [(20, 2.0), (15, 9.0), (20, 3.0), (30, 3.0)]))
             .unwrap();
@@ -863,7 +876,11 @@ mod tests {
         let regex = |name: &str, re: &str, negate: bool| {
             let re = regex::Regex::new(&format!("^(?:{re})$")).unwrap();
             Matcher::new(
-                if negate { MatchOp::NotRe(re) } else { MatchOp::Re(re) },
+                if negate {
+                    MatchOp::NotRe(re)
+                } else {
+                    MatchOp::Re(re)
+                },
                 name,
                 "",
             )
@@ -885,7 +902,10 @@ mod tests {
             2
         );
         assert_eq!(names(&[name_is("http"), regex("path", "", false)]).len(), 1);
-        assert_eq!(names(&[regex("code", "200", false), regex("__name__", "h.*", true)]).len(), 1);
+        assert_eq!(
+            names(&[regex("code", "200", false), regex("__name__", "h.*", true)]).len(),
+            1
+        );
         assert_eq!(storage.label_values("code"), vec!["200", "404", "500"]);
         assert_eq!(storage.label_names(), vec!["__name__", "code", "path"]);
     }
@@ -905,7 +925,12 @@ mod tests {
             .append(&samples(ids[1], [(1_000, 1.0), (3 * WINDOW_MS, 2.0)]))
             .unwrap();
         storage.enforce_retention(2 * WINDOW_MS + 5).unwrap();
-        assert!(storage.select(&[name_is("old")], 0, i64::MAX).unwrap().is_empty());
+        assert!(
+            storage
+                .select(&[name_is("old")], 0, i64::MAX)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             storage.select(&[name_is("new")], 0, i64::MAX).unwrap()[0].samples,
             vec![(3 * WINDOW_MS, 2.0)]

@@ -62,7 +62,8 @@ impl Wal {
         for sample in samples {
             put_uvarint(&mut self.buffer, sample.series);
             put_uvarint(&mut self.buffer, zigzag(sample.t));
-            self.buffer.extend_from_slice(&sample.v.to_bits().to_le_bytes());
+            self.buffer
+                .extend_from_slice(&sample.v.to_bits().to_le_bytes());
         }
         let payload_len = self.buffer.len() - 8;
         let crc = crc_fast::checksum(CrcAlgorithm::Crc32Iscsi, &self.buffer[8..]) as u32;

@@ -46,8 +46,10 @@ pub(super) fn evaluate(
                 "count_values needs a string parameter".into(),
             ));
         };
-        if !is_label_name(label) {
-            return Err(QueryError::Execution(format!("invalid label name {label:?}")));
+        if !crate::labels::is_label_name(label) {
+            return Err(QueryError::Execution(format!(
+                "invalid label name {label:?}"
+            )));
         }
         for sample in input {
             let mut key = group_of(&sample.labels).builder();
@@ -59,7 +61,11 @@ pub(super) fn evaluate(
                 .into_iter()
                 .map(|key| {
                     let count = groups[&key].len() as f64;
-                    Sample { labels: key, t, v: count }
+                    Sample {
+                        labels: key,
+                        t,
+                        v: count,
+                    }
                 })
                 .collect(),
         ));
@@ -78,8 +84,14 @@ pub(super) fn evaluate(
             "avg" => mean(values()),
             "count" => members.len() as f64,
             "group" => 1.0,
-            "min" => values().fold(f64::NAN, |acc, v| if acc.is_nan() || v < acc { v } else { acc }),
-            "max" => values().fold(f64::NAN, |acc, v| if acc.is_nan() || v > acc { v } else { acc }),
+            "min" => values().fold(
+                f64::NAN,
+                |acc, v| if acc.is_nan() || v < acc { v } else { acc },
+            ),
+            "max" => values().fold(
+                f64::NAN,
+                |acc, v| if acc.is_nan() || v > acc { v } else { acc },
+            ),
             "stddev" => variance(values()).sqrt(),
             "stdvar" => variance(values()),
             "quantile" => {
@@ -98,7 +110,11 @@ pub(super) fn evaluate(
                 )));
             }
         };
-        out.push(Sample { labels: key, t, v: value });
+        out.push(Sample {
+            labels: key,
+            t,
+            v: value,
+        });
     }
     Ok(Value::Vector(out))
 }
@@ -108,17 +124,20 @@ fn select_k(mut members: Vec<Sample>, k: f64, largest: bool) -> Vec<Sample> {
     if k.is_nan() || k < 1.0 {
         return Vec::new();
     }
-    let k = if k >= members.len() as f64 { members.len() } else { k as usize };
+    let k = if k >= members.len() as f64 {
+        members.len()
+    } else {
+        k as usize
+    };
     members.sort_by(|a, b| {
         let (a, b) = (a.v, b.v);
-        let ordering = match (a.is_nan(), b.is_nan()) {
+        match (a.is_nan(), b.is_nan()) {
             (true, true) => std::cmp::Ordering::Equal,
             (true, false) => std::cmp::Ordering::Greater,
             (false, true) => std::cmp::Ordering::Less,
             _ if largest => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
             _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
-        };
-        ordering
+        }
     });
     members.truncate(k);
     members
@@ -151,12 +170,4 @@ pub(super) fn variance(values: impl Iterator<Item = f64>) -> f64 {
         m2 += delta * (v - mean);
     }
     m2 / count
-}
-
-pub(super) fn is_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -112,7 +112,9 @@ pub(super) fn evaluate(expr: &BinaryExpr, lhs: Value, rhs: Value, t: i64) -> Res
         (Value::Vector(l), Value::Vector(r)) => {
             let modifier = expr.modifier.as_ref();
             match op {
-                Op::And | Op::Or | Op::Unless => Ok(Value::Vector(set_operation(op, l, r, modifier))),
+                Op::And | Op::Or | Op::Unless => {
+                    Ok(Value::Vector(set_operation(op, l, r, modifier)))
+                }
                 _ => vector_vector(op, l, r, modifier, return_bool, t).map(Value::Vector),
             }
         }
@@ -177,7 +179,8 @@ fn set_operation(
     rhs: Vec<Sample>,
     modifier: Option<&BinModifier>,
 ) -> Vec<Sample> {
-    let rhs_signatures: HashSet<Labels> = rhs.iter().map(|s| signature(&s.labels, modifier)).collect();
+    let rhs_signatures: HashSet<Labels> =
+        rhs.iter().map(|s| signature(&s.labels, modifier)).collect();
     match op {
         Op::And => lhs
             .into_iter()
@@ -258,13 +261,24 @@ fn vector_vector(
         if !keep {
             continue;
         }
-        let labels = result_labels(&sample.labels, &other.labels, op, modifier, include, return_bool);
+        let labels = result_labels(
+            &sample.labels,
+            &other.labels,
+            op,
+            modifier,
+            include,
+            return_bool,
+        );
         if !one_to_one && !seen_results.insert(labels.clone()) {
             return Err(QueryError::Execution(
                 "multiple matches for labels: grouping labels must ensure unique matches".into(),
             ));
         }
-        out.push(Sample { labels, t, v: value });
+        out.push(Sample {
+            labels,
+            t,
+            v: value,
+        });
     }
     Ok(out)
 }

@@ -10,13 +10,18 @@ use time::OffsetDateTime;
 use super::{Evaluator, QueryError, Result, Sample, Series, Value, offset_ms};
 use crate::labels::{Labels, METRIC_NAME};
 
+/// A function of one series' points in a window; `None` leaves the series out.
+type RangeFunction<'a> = dyn Fn(&[(i64, f64)]) -> Option<f64> + 'a;
+
 pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> {
     let name = call.func.name;
     let args = &call.args.args;
     let arg = |at: usize| -> Result<Value> {
         match args.get(at) {
             Some(expr) => evaluator.eval(expr, t),
-            None => Err(QueryError::Execution(format!("{name}: argument {at} is missing"))),
+            None => Err(QueryError::Execution(format!(
+                "{name}: argument {at} is missing"
+            ))),
         }
     };
     let vector = |at: usize| -> Result<Vec<Sample>> {
@@ -69,7 +74,7 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
             _ => (t, 0),
         }
     };
-    let over_time = |f: &dyn Fn(&[(i64, f64)]) -> Option<f64>| -> Result<Value> {
+    let over_time = |f: &RangeFunction| -> Result<Value> {
         Ok(Value::Vector(
             matrix(0)?
                 .into_iter()
@@ -111,7 +116,9 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
             let (reference, range) = range_info();
             let counter = name != "delta";
             let per_second = name == "rate";
-            over_time(&|points| extrapolated_rate(points, reference - range, reference, counter, per_second))
+            over_time(&|points| {
+                extrapolated_rate(points, reference - range, reference, counter, per_second)
+            })
         }
         "irate" | "idelta" => over_time(&|points| instant_rate(points, name == "irate")),
         "deriv" => over_time(&|points| {
@@ -128,16 +135,16 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
         }
         "holt_winters" | "double_exponential_smoothing" => {
             let (sf, tf) = (scalar(1)?, scalar(2)?);
-            if !(sf > 0.0 && sf < 1.0) || !(tf > 0.0 && tf < 1.0) {
+            if !(sf > 0.0 && sf < 1.0 && tf > 0.0 && tf < 1.0) {
                 return Err(QueryError::Execution(format!(
                     "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf}; invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
                 )));
             }
             over_time(&|points| holt_winters(points, sf, tf))
         }
-        "resets" => over_time(&|points| {
-            Some(points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64)
-        }),
+        "resets" => {
+            over_time(&|points| Some(points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64))
+        }
         "changes" => over_time(&|points| {
             Some(
                 points
@@ -146,17 +153,29 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
                     .count() as f64,
             )
         }),
-        "avg_over_time" => over_time(&|points| Some(super::aggregate::mean(points.iter().map(|p| p.1)))),
+        "avg_over_time" => {
+            over_time(&|points| Some(super::aggregate::mean(points.iter().map(|p| p.1))))
+        }
         "sum_over_time" => over_time(&|points| Some(kahan_sum(points.iter().map(|p| p.1)))),
         "count_over_time" => over_time(&|points| Some(points.len() as f64)),
         "min_over_time" => over_time(&|points| {
-            Some(points.iter().fold(f64::NAN, |acc, p| if acc.is_nan() || p.1 < acc { p.1 } else { acc }))
+            Some(points.iter().fold(
+                f64::NAN,
+                |acc, p| if acc.is_nan() || p.1 < acc { p.1 } else { acc },
+            ))
         }),
         "max_over_time" => over_time(&|points| {
-            Some(points.iter().fold(f64::NAN, |acc, p| if acc.is_nan() || p.1 > acc { p.1 } else { acc }))
+            Some(points.iter().fold(
+                f64::NAN,
+                |acc, p| if acc.is_nan() || p.1 > acc { p.1 } else { acc },
+            ))
         }),
-        "stddev_over_time" => over_time(&|points| Some(super::aggregate::variance(points.iter().map(|p| p.1)).sqrt())),
-        "stdvar_over_time" => over_time(&|points| Some(super::aggregate::variance(points.iter().map(|p| p.1)))),
+        "stddev_over_time" => {
+            over_time(&|points| Some(super::aggregate::variance(points.iter().map(|p| p.1)).sqrt()))
+        }
+        "stdvar_over_time" => {
+            over_time(&|points| Some(super::aggregate::variance(points.iter().map(|p| p.1))))
+        }
         "present_over_time" => over_time(&|_| Some(1.0)),
         "quantile_over_time" => {
             let q = scalar(0)?;
@@ -228,7 +247,15 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
         "ln" => math(&f64::ln),
         "log2" => math(&f64::log2),
         "log10" => math(&f64::log10),
-        "sgn" => math(&|v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { v }),
+        "sgn" => math(&|v| {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                v
+            }
+        }),
         "sin" => math(&f64::sin),
         "cos" => math(&f64::cos),
         "tan" => math(&f64::tan),
@@ -306,9 +333,11 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
             let samples = vector(0)?;
             let (dst, replacement, src, pattern) = (string(1)?, string(2)?, string(3)?, string(4)?);
             let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|err| {
-                QueryError::Execution(format!("invalid regular expression in label_replace(): {pattern}: {err}"))
+                QueryError::Execution(format!(
+                    "invalid regular expression in label_replace(): {pattern}: {err}"
+                ))
             })?;
-            if !super::aggregate::is_label_name(&dst) {
+            if !crate::labels::is_label_name(&dst) {
                 return Err(QueryError::Execution(format!(
                     "invalid destination label name in label_replace(): {dst}"
                 )));
@@ -338,7 +367,7 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
             for at in 3..args.len() {
                 sources.push(string(at)?);
             }
-            if !super::aggregate::is_label_name(&dst) {
+            if !crate::labels::is_label_name(&dst) {
                 return Err(QueryError::Execution(format!(
                     "invalid destination label name in label_join(): {dst}"
                 )));
@@ -378,7 +407,8 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
 }
 
 fn datetime(seconds: f64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(seconds.floor() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp(seconds.floor() as i64)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Go's `$1`/`${name}` templates are Rust regex's too, except that Go reads `$1x` as the
@@ -450,8 +480,16 @@ fn extrapolated_rate(
     }
     let threshold = average_gap * 1.1;
     let mut interval = sampled;
-    interval += if to_start < threshold { to_start } else { average_gap / 2.0 };
-    interval += if to_end < threshold { to_end } else { average_gap / 2.0 };
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        average_gap / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        average_gap / 2.0
+    };
     result *= interval / sampled;
     if per_second {
         result /= (range_end - range_start) as f64 / 1000.0;
@@ -542,7 +580,11 @@ fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
     for v in values {
         (sum, compensation) = kahan_add(v, sum, compensation);
     }
-    if sum.is_infinite() { sum } else { sum + compensation }
+    if sum.is_infinite() {
+        sum
+    } else {
+        sum + compensation
+    }
 }
 
 /// The φ-quantile with linear interpolation between the closest ranks (sorts `values`).
@@ -669,7 +711,9 @@ mod tests {
     #[test]
     fn rate_extrapolates_like_prometheus() {
         // A counter rising 1/s sampled every 15 s over a 60 s window ending 5 s after the last.
-        let points: Vec<(i64, f64)> = (0..4).map(|i| (10_000 + i * 15_000, 10.0 + 15.0 * i as f64)).collect();
+        let points: Vec<(i64, f64)> = (0..4)
+            .map(|i| (10_000 + i * 15_000, 10.0 + 15.0 * i as f64))
+            .collect();
         let rate = extrapolated_rate(&points, 0, 60_000, true, true).unwrap();
         // 45 s sampled; +7.5 s (half a gap) at the start as 10 s > 16.5 s? no: 10 < 16.5 → +10;
         // 5 s at the end → 45 + 10 + 5 = 60 s of a 45-unit rise → 60 units / 60 s.

@@ -111,7 +111,8 @@ impl Engine {
     }
 
     pub fn parse(query: &str) -> Result<Expr> {
-        parser::parse(query).map_err(|err| QueryError::BadData(format!("invalid parameter \"query\": {err}")))
+        parser::parse(query)
+            .map_err(|err| QueryError::BadData(format!("invalid parameter \"query\": {err}")))
     }
 
     /// Evaluates `query` at `t` (ms).
@@ -163,7 +164,10 @@ impl Engine {
                 Value::Scalar(v) => by_labels.entry(Labels::default()).or_default().push((t, v)),
                 Value::Vector(samples) => {
                     for sample in samples {
-                        by_labels.entry(sample.labels).or_default().push((t, sample.v));
+                        by_labels
+                            .entry(sample.labels)
+                            .or_default()
+                            .push((t, sample.v));
                     }
                 }
                 other => {
@@ -470,10 +474,16 @@ impl Evaluator {
         while at <= reference {
             self.check_deadline()?;
             match self.eval(&subquery.expr, at)? {
-                Value::Scalar(v) => by_labels.entry(Labels::default()).or_default().push((at, v)),
+                Value::Scalar(v) => by_labels
+                    .entry(Labels::default())
+                    .or_default()
+                    .push((at, v)),
                 Value::Vector(samples) => {
                     for sample in samples {
-                        by_labels.entry(sample.labels).or_default().push((at, sample.v));
+                        by_labels
+                            .entry(sample.labels)
+                            .or_default()
+                            .push((at, sample.v));
                     }
                 }
                 other => {
