@@ -37,6 +37,13 @@ pub struct Target {
     pub label_limit: usize,
 }
 
+impl Target {
+    /// Identifies a target: the same endpoint may be scraped by several jobs.
+    fn key(&self) -> String {
+        format!("{} {}", self.job, self.url)
+    }
+}
+
 /// Where scrape targets come from.
 #[async_trait]
 pub trait TargetDiscovery: Send + Sync {
@@ -185,26 +192,24 @@ impl ScrapeManager {
             let mut running: HashMap<String, (Target, CancellationToken)> = HashMap::new();
             loop {
                 let wanted = discovery.targets().await;
-                let wanted_urls: HashSet<&str> = wanted.iter().map(|t| t.url.as_str()).collect();
-                running.retain(|url, (_, token)| {
-                    let keep = wanted_urls.contains(url.as_str());
+                let wanted_keys: HashSet<String> = wanted.iter().map(Target::key).collect();
+                running.retain(|key, (_, token)| {
+                    let keep = wanted_keys.contains(key);
                     if !keep {
                         token.cancel();
                     }
                     keep
                 });
                 for target in wanted {
-                    if running
-                        .get(&target.url)
-                        .is_some_and(|(known, _)| *known == target)
-                    {
+                    let key = target.key();
+                    if running.get(&key).is_some_and(|(known, _)| *known == target) {
                         continue;
                     }
-                    if let Some((_, token)) = running.remove(&target.url) {
+                    if let Some((_, token)) = running.remove(&key) {
                         token.cancel();
                     }
                     let token = stop.child_token();
-                    running.insert(target.url.clone(), (target.clone(), token.clone()));
+                    running.insert(key, (target.clone(), token.clone()));
                     inner_tracker.spawn(manager.clone().scrape_loop(target, token));
                 }
                 tokio::select! {
@@ -217,7 +222,7 @@ impl ScrapeManager {
 
     async fn scrape_loop(self: Arc<Self>, target: Target, stop: CancellationToken) {
         self.statuses.write().expect("status lock").insert(
-            target.url.clone(),
+            target.key(),
             TargetStatus {
                 target: target.clone(),
                 health: Health::Unknown,
@@ -228,7 +233,7 @@ impl ScrapeManager {
         );
         // Targets are spread over the interval, each always at the same offset.
         let mut hasher = std::hash::DefaultHasher::new();
-        target.url.hash(&mut hasher);
+        target.key().hash(&mut hasher);
         let offset =
             Duration::from_millis(hasher.finish() % target.interval.as_millis().max(1) as u64);
         tokio::select! {
@@ -264,7 +269,7 @@ impl ScrapeManager {
         self.statuses
             .write()
             .expect("status lock")
-            .remove(&target.url);
+            .remove(&target.key());
     }
 
     /// One scrape; returns the ids of the series it stored (for the next one's staleness).
@@ -312,7 +317,7 @@ impl ScrapeManager {
             .statuses
             .write()
             .expect("status lock")
-            .get_mut(&target.url)
+            .get_mut(&target.key())
         {
             status.health = health;
             status.last_error = stored.error.unwrap_or_default();

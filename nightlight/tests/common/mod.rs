@@ -1,0 +1,236 @@
+//! Starts the real nightlight binary on a data directory that outlives it (for restarts), and
+//! exporters for it to scrape: small HTTP servers whose exposition a test changes at will.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Nightlight {
+    pub url: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Nightlight {
+    /// Runs nightlight on `data_dir` with `extra` TOML appended to the config (scrape targets,
+    /// more `[standalone.collection]` keys).
+    pub async fn start(data_dir: &Path, collection: &str, extra: &str) -> Self {
+        let port = free_port();
+        let config = data_dir.with_extension("toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"[photon]
+component_id = "test-nightlight"
+
+[standalone.server]
+http_addr = "127.0.0.1:{port}"
+
+[standalone.storage]
+data_dir = "{}"
+
+[standalone.collection]
+scrape_interval_sec = 1
+scrape_timeout_sec = 1
+self_scrape = false
+{collection}
+
+{extra}
+"#,
+                data_dir.display()
+            ),
+        )
+        .unwrap();
+        let log = data_dir.with_extension("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_nightlight"))
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
+            .spawn()
+            .expect("nightlight binary starts");
+        let nightlight = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            child,
+        };
+        nightlight.wait_until_up().await;
+        nightlight
+    }
+
+    async fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("{}/-/ready", self.url);
+        while reqwest::get(&url).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nightlight did not come up:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush or checkpoint.
+    pub fn kill_hard(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// `/api/v1/query` at `time` (now when None); the whole JSON answer and its HTTP status.
+    pub async fn query_at(&self, query: &str, time: Option<f64>) -> (u16, Value) {
+        let mut form = vec![("query", query.to_owned())];
+        if let Some(time) = time {
+            form.push(("time", time.to_string()));
+        }
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/query", self.url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// The result of a successful instant query now.
+    pub async fn query(&self, query: &str) -> Vec<Value> {
+        let (status, body) = self.query_at(query, None).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The single value of an instant query, if it returned exactly one element.
+    pub async fn value(&self, query: &str) -> Option<f64> {
+        let result = self.query(query).await;
+        (result.len() == 1).then(|| result[0]["value"][1].as_str().unwrap().parse().unwrap())
+    }
+
+    /// Polls until `query` has exactly one element with a value `accept`s.
+    pub async fn wait_for(&self, query: &str, accept: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(value) = self.value(query).await
+                && accept(value)
+            {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{query} never reached the expected value (last: {:?})\n{}",
+                self.value(query).await,
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Nightlight {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP exporter serving whatever exposition the test last set, with its content type.
+#[derive(Clone)]
+pub struct Exporter {
+    pub address: String,
+    body: Arc<Mutex<(String, &'static str, u16)>>,
+}
+
+impl Exporter {
+    pub async fn start(body: &str) -> Self {
+        let state: Arc<Mutex<(String, &'static str, u16)>> = Arc::new(Mutex::new((
+            body.to_owned(),
+            "text/plain; version=0.0.4",
+            200,
+        )));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let served = state.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let served = served.clone();
+                async move {
+                    let (body, content_type, status) = served.lock().unwrap().clone();
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [(header::CONTENT_TYPE, content_type)],
+                        body,
+                    )
+                        .into_response()
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            address,
+            body: state,
+        }
+    }
+
+    pub fn set(&self, body: &str) {
+        self.body.lock().unwrap().0 = body.to_owned();
+    }
+
+    pub fn set_openmetrics(&self, body: &str) {
+        *self.body.lock().unwrap() = (
+            body.to_owned(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            200,
+        );
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.body.lock().unwrap().2 = status;
+    }
+}
+
+/// `[[standalone.scrape_targets]]` for `job` scraping these exporters.
+pub fn scrape_job(job: &str, exporters: &[&Exporter], more: &str) -> String {
+    let addresses: Vec<String> = exporters
+        .iter()
+        .map(|e| format!("{:?}", e.address))
+        .collect();
+    format!(
+        "[[standalone.scrape_targets]]\nname = \"{job}\"\nstatic_configs = [{}]\n{more}\n",
+        addresses.join(", ")
+    )
+}
