@@ -45,6 +45,10 @@ pub enum Command {
     #[command(subcommand)]
     Lb(LbCommand),
 
+    /// Query nightlight (or any Prometheus) through its HTTP API: PromQL, scrape targets
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+
     /// Print a shell completion script (e.g. photonctl completions bash > /etc/bash_completion.d/photonctl)
     Completions {
         #[arg(value_enum)]
@@ -257,6 +261,42 @@ pub enum LbBackendCommand {
         #[command(flatten)]
         target: Fiberlb,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Evaluate a PromQL expression at one instant and print each series with its value
+    #[command(
+        after_help = "Example:\n  photonctl metrics query 'sum by (job) (rate(http_requests_total[5m]))'"
+    )]
+    Query {
+        expr: String,
+        /// Evaluation time: Unix seconds or RFC 3339 (default: now)
+        #[arg(long, value_name = "TIME")]
+        time: Option<String>,
+        #[command(flatten)]
+        target: Nightlight,
+    },
+    /// List scrape targets with their health, last scrape and last error
+    Targets {
+        #[command(flatten)]
+        target: Nightlight,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Nightlight {
+    /// nightlight's HTTP API (standalone.server.http_addr)
+    #[arg(
+        long,
+        env = "PHOTON_NIGHTLIGHT_ENDPOINT",
+        default_value = "http://127.0.0.1:9090",
+        value_name = "URL"
+    )]
+    pub endpoint: String,
+
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
 }
 
 #[derive(Debug, Args)]

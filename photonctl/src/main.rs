@@ -4,6 +4,7 @@ mod cli;
 mod dns;
 mod kv;
 mod lb;
+mod metrics;
 mod probe;
 mod render;
 mod rest;
@@ -65,6 +66,13 @@ async fn main() -> ExitCode {
             }
         },
         Command::Lb(command) => match lb::run(command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("photonctl: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Metrics(command) => match metrics::run(command).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("photonctl: {err:#}");

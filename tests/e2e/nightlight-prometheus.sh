@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# nightlight against the real Prometheus (Debian's 2.42), differentially: two hours of generated
+# OpenMetrics data (counters with resets and gaps, gauges, a histogram, a summary) backfilled into
+# Prometheus with promtool and imported into nightlight through /api/v1/import, then the PromQL
+# corpus (tests/e2e/nightlight/corpus.promql) asked of both as instant and range queries and the
+# answers compared (compare.py). Then a second Prometheus scrapes nightlight's /metrics and
+# remote-writes what it scrapes to nightlight, which must answer for it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+cargo build --quiet --locked -p nightlight
+bin=target/debug/nightlight
+source tests/e2e/lib/checks.sh
+source scripts/lib/packages.sh
+ensure_packages prometheus
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+source tests/e2e/nightlight/lib.sh
+
+make_data
+backfill "$work/prometheus"
+printf 'global:\n  evaluation_interval: 1m\n' >"$work/prometheus.yml"
+prom_port=$(free_port)
+start_prometheus prometheus "$work/prometheus.yml" "$work/prometheus" "$prom_port"
+
+nl_port=$(free_port)
+cat >"$work/nightlight.toml" <<CONF
+[photon]
+component_id = "e2e-nightlight"
+
+[standalone.server]
+http_addr = "127.0.0.1:$nl_port"
+
+[standalone.storage]
+data_dir = "$work/nightlight"
+retention_days = 3650
+
+[standalone.collection]
+self_scrape = false
+CONF
+"$bin" --config "$work/nightlight.toml" >"$work/nightlight.log" 2>&1 &
+pids+=($!)
+prom="http://127.0.0.1:$prom_port"
+nl="http://127.0.0.1:$nl_port"
+wait_ready "$prom/-/ready" "$work/prometheus.log"
+wait_ready "$nl/-/ready" "$work/nightlight.log"
+
+check "Prometheus has the backfilled series" "$data_series" "$(series_count "$prom")"
+imported=$(curl -s -o "$work/import.out" -w '%{http_code}' --max-time 30 \
+  -H 'Content-Type: application/openmetrics-text; version=1.0.0' --data-binary "@$work/data.om" "$nl/api/v1/import")
+check "nightlight imports the OpenMetrics file" "204" "$imported"
+if [ "$imported" == 204 ]; then
+  check "nightlight has the imported series" "$data_series" "$(series_count "$nl")"
+  compare_corpus prometheus,nightlight "$prom" "$nl"
+else
+  { sed 's/^/  /' "$work/import.out"; echo; } | head -20
+  check "PromQL corpus (not run: the import failed)" "run" "not run"
+fi
+
+# A real Prometheus scrapes nightlight every second and remote-writes the samples to it.
+remote_port=$(free_port)
+cat >"$work/remote.yml" <<CONF
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: remote
+    static_configs:
+      - targets: ["127.0.0.1:$nl_port"]
+remote_write:
+  - url: http://127.0.0.1:$nl_port/api/v1/write
+    queue_config:
+      batch_send_deadline: 1s
+CONF
+start_prometheus remote "$work/remote.yml" "$work/remote" "$remote_port"
+wait_ready "http://127.0.0.1:$remote_port/-/ready" "$work/remote.log"
+nl_value() { # query: the values of nightlight's instant answer, or "none", or the error
+  curl -s -G --max-time 5 "$nl/api/v1/query" --data-urlencode "query=$1" | python3 -c 'import json, sys
+try:
+    doc = json.load(sys.stdin)
+    values = [s["value"][1] for s in doc["data"]["result"]] if doc["status"] == "success" else [doc["error"]]
+    print(" ".join(values) or "none")
+except Exception as e: print(f"no answer ({type(e).__name__})")'
+}
+for _ in $(seq 1 60); do
+  [ "$(nl_value 'up{job="remote"}')" == 1 ] && [ "$(nl_value 'count({job="remote"}) > 10')" != none ] && break
+  sleep 0.5
+done
+check "remote write: nightlight has up{job=\"remote\"} = 1" "1" "$(nl_value 'up{job="remote"}')"
+check "remote write: nightlight has its own scraped metrics" "yes" \
+  "$(nl_value 'count({job="remote"}) > 10' | awk '{print ($1 != "none" && $1 > 10) ? "yes" : "no: " $0}')"
+check "remote write: Prometheus counts no failed samples" "0" \
+  "$(curl -s "http://127.0.0.1:$remote_port/metrics" | awk '/^prometheus_remote_storage_samples_failed_total/ {print $2}')"
+
+summary "nightlight against Prometheus (PromQL corpus, import, remote write)"
