@@ -2,6 +2,7 @@
 //! values (Prometheus treats an empty value as an absent label).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -22,8 +23,9 @@ pub struct Label {
     pub value: String,
 }
 
+/// Shared, so the many copies a query makes of a series' labels cost a reference count.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// Builds a label set from pairs in any order; a later pair wins over an earlier one with
@@ -93,7 +95,7 @@ impl Labels {
 
     pub fn builder(&self) -> LabelsBuilder {
         LabelsBuilder {
-            labels: self.0.clone(),
+            labels: self.0.to_vec(),
         }
     }
 
@@ -105,7 +107,7 @@ impl Labels {
                 .map(|l| l.name.len() + l.value.len() + 2)
                 .sum(),
         );
-        for label in &self.0 {
+        for label in self.0.iter() {
             out.extend_from_slice(label.name.as_bytes());
             out.push(0xff);
             out.extend_from_slice(label.value.as_bytes());
@@ -122,7 +124,7 @@ impl Labels {
             let name = parts.next()?;
             if name.is_empty() {
                 // The trailing separator leaves one empty part at the end.
-                return parts.next().is_none().then_some(Labels(labels));
+                return parts.next().is_none().then(|| Labels(labels.into()));
             }
             let value = parts.next()?;
             labels.push(Label {
@@ -167,7 +169,7 @@ impl fmt::Display for Labels {
 impl Serialize for Labels {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for label in &self.0 {
+        for label in self.0.iter() {
             map.serialize_entry(&label.name, &label.value)?;
         }
         map.end()
@@ -211,7 +213,7 @@ impl LabelsBuilder {
     }
 
     pub fn build(&self) -> Labels {
-        Labels(self.labels.clone())
+        Labels(self.labels.as_slice().into())
     }
 }
 
