@@ -50,6 +50,8 @@ async fn scraped_samples_get_job_and_instance_and_the_synthetic_series() {
         metadata["data"]["requests_total"][0],
         serde_json::json!({"type": "counter", "help": "Requests served.", "unit": ""})
     );
+    // Asked for gzip and got it (the exporter compresses when asked).
+    assert!(exporter.accept_encoding.lock().unwrap().contains("gzip"));
     let (_, targets) = nightlight.get("/api/v1/targets").await;
     let active = &targets["data"]["activeTargets"][0];
     assert_eq!(active["health"], "up");

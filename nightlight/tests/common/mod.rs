@@ -172,6 +172,8 @@ impl Drop for Nightlight {
 pub struct Exporter {
     pub address: String,
     body: Arc<Mutex<(String, &'static str, u16)>>,
+    /// The Accept-Encoding of the last scrape.
+    pub accept_encoding: Arc<Mutex<String>>,
 }
 
 impl Exporter {
@@ -184,18 +186,39 @@ impl Exporter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let served = state.clone();
+        let accept_encoding = Arc::new(Mutex::new(String::new()));
+        let seen = accept_encoding.clone();
         let app = axum::Router::new().route(
             "/metrics",
-            axum::routing::get(move || {
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
                 let served = served.clone();
+                let seen = seen.clone();
                 async move {
                     let (body, content_type, status) = served.lock().unwrap().clone();
-                    (
-                        StatusCode::from_u16(status).unwrap(),
-                        [(header::CONTENT_TYPE, content_type)],
-                        body,
-                    )
-                        .into_response()
+                    let wants_gzip = headers
+                        .get(header::ACCEPT_ENCODING)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    *seen.lock().unwrap() = wants_gzip.clone();
+                    let status = StatusCode::from_u16(status).unwrap();
+                    if wants_gzip.contains("gzip") {
+                        use std::io::Write;
+                        let mut encoder =
+                            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                        encoder.write_all(body.as_bytes()).unwrap();
+                        let compressed = encoder.finish().unwrap();
+                        return (
+                            status,
+                            [
+                                (header::CONTENT_TYPE, content_type),
+                                (header::CONTENT_ENCODING, "gzip"),
+                            ],
+                            compressed,
+                        )
+                            .into_response();
+                    }
+                    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
                 }
             }),
         );
@@ -203,6 +226,7 @@ impl Exporter {
         Self {
             address,
             body: state,
+            accept_encoding,
         }
     }
 
