@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,11 @@ use crate::remote_write;
 use crate::scrape::{ScrapeManager, now_ms};
 use crate::storage::Storage;
 use crate::wal::LoggedSample;
+
+/// A compressed remote-write body; it may decompress to `remote_write::MAX_DECOMPRESSED_BYTES`.
+const MAX_REMOTE_WRITE_BYTES: usize = 32 << 20;
+/// An import body (text, uncompressed).
+const MAX_IMPORT_BYTES: usize = 512 << 20;
 
 /// The most points a range query may return per series (Prometheus's limit).
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -48,8 +53,14 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
         .route("/api/v1/status/buildinfo", get(buildinfo))
-        .route("/api/v1/write", post(remote_write))
-        .route("/api/v1/import", post(import))
+        .route(
+            "/api/v1/write",
+            post(remote_write).layer(DefaultBodyLimit::max(MAX_REMOTE_WRITE_BYTES)),
+        )
+        .route(
+            "/api/v1/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
         .route("/-/healthy", get(|| async { "nightlight is Healthy.\n" }))
         .route("/-/ready", get(|| async { "nightlight is Ready.\n" }))
         .with_state(api)

@@ -357,7 +357,6 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
                 };
                 out.push(Sample { labels, ..sample });
             }
-            check_unique(&out, name)?;
             Ok(Value::Vector(out))
         }
         "label_join" => {
@@ -385,7 +384,6 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
                     ..sample
                 });
             }
-            check_unique(&out, name)?;
             Ok(Value::Vector(out))
         }
         "histogram_quantile" => {
@@ -415,18 +413,6 @@ fn datetime(seconds: f64) -> OffsetDateTime {
 /// group named `1x`; both leave an unknown group empty.
 fn go_template(replacement: &str) -> String {
     replacement.to_owned()
-}
-
-fn check_unique(samples: &[Sample], function: &str) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    for sample in samples {
-        if !seen.insert(&sample.labels) {
-            return Err(QueryError::Execution(format!(
-                "vector cannot contain metrics with the same labelset ({function})"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// `absent()`'s labels: the selector's equality matchers (a label matched twice is left out).

@@ -111,6 +111,7 @@ impl Engine {
     }
 
     pub fn parse(query: &str) -> Result<Expr> {
+        register_legacy_functions();
         parser::parse(query)
             .map_err(|err| QueryError::BadData(format!("invalid parameter \"query\": {err}")))
     }
@@ -245,6 +246,40 @@ impl Engine {
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(series)
     }
+}
+
+/// Prometheus 2.x's name for `double_exponential_smoothing`, which the parser knows only by
+/// its new name.
+fn register_legacy_functions() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        let holt_winters = parser::Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        );
+        if let Err(err) = parser::register_extra_functions(vec![holt_winters]) {
+            tracing::warn!("holt_winters() is unavailable: {err}");
+        }
+    });
+}
+
+/// Prometheus refuses a function's or operator's result that has two elements with one label
+/// set (typically after dropping the metric name).
+fn check_unique_labels(value: Value) -> Result<Value> {
+    if let Value::Vector(samples) = &value
+        && samples.len() > 1
+    {
+        let mut seen = std::collections::HashSet::with_capacity(samples.len());
+        if !samples.iter().all(|sample| seen.insert(&sample.labels)) {
+            return Err(QueryError::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    Ok(value)
 }
 
 fn selector_key(selector: &VectorSelector) -> usize {
@@ -387,7 +422,7 @@ impl Evaluator {
             Expr::Binary(binary) => {
                 let lhs = self.eval(&binary.lhs, t)?;
                 let rhs = self.eval(&binary.rhs, t)?;
-                binary::evaluate(binary, lhs, rhs, t)
+                binary::evaluate(binary, lhs, rhs, t).and_then(check_unique_labels)
             }
             Expr::Aggregate(aggregate) => {
                 let param = match &aggregate.param {
@@ -401,7 +436,7 @@ impl Evaluator {
                 };
                 aggregate::evaluate(aggregate, param, input, t)
             }
-            Expr::Call(call) => functions::call(self, call, t),
+            Expr::Call(call) => functions::call(self, call, t).and_then(check_unique_labels),
             Expr::Extension(_) => Err(QueryError::Execution(
                 "extension expressions are not supported".into(),
             )),

@@ -32,8 +32,8 @@ MAX_QUERIES = 3  # queries shown in full per expression
 
 
 def get(base, path, params):
-    """(ok, payload): ok with data, or an error (an API error, or anything that is no API
-    answer at all, which never agrees with anything)."""
+    """(status, payload): "success" with the data, "error" with the API's error, or "broken"
+    with what came instead of an API answer (which agrees with nothing)."""
     url = f"{base}{path}?{urllib.parse.urlencode(params, doseq=True)}"
     try:
         with urllib.request.urlopen(url, timeout=20) as response:
@@ -213,9 +213,14 @@ def compare_metadata(urls, names, start, end):
         if sa != "success" or sb != "success":
             failures.append((what, [f"{names[0]}: {describe(sa, pa)}", f"{names[1]}: {describe(sb, pb)}"]))
             continue
-        norm = (lambda d: sorted(json.dumps(x, sort_keys=True) for x in d)) if isinstance(pa, list) else None
-        if norm is None or not isinstance(pb, list) or norm(pa) != norm(pb):
+        if not isinstance(pa, list) or not isinstance(pb, list):
             failures.append((what, [f"{names[0]}: {json.dumps(pa)[:400]}", f"{names[1]}: {json.dumps(pb)[:400]}"]))
+            continue
+        ja, jb = ({json.dumps(x, sort_keys=True) for x in d} for d in (pa, pb))
+        if ja != jb or len(pa) != len(pb):
+            failures.append((what, [f"{len(pa)} vs {len(pb)} entries",
+                                    f"only in {names[0]}: {', '.join(sorted(ja - jb))[:400]}",
+                                    f"only in {names[1]}: {', '.join(sorted(jb - ja))[:400]}"]))
     return failures, len(asks)
 
 

@@ -18,9 +18,9 @@ backfill() { # dir
   promtool tsdb create-blocks-from openmetrics --quiet "$work/data.om" "$1" >/dev/null
 }
 
-start_prometheus() { # name config-file tsdb-dir port (log: $work/name.log)
+start_prometheus() { # name config-file tsdb-dir port [flag...] (log: $work/name.log)
   prometheus --config.file="$2" --storage.tsdb.path="$3" --storage.tsdb.retention.time=3650d \
-    --web.listen-address="127.0.0.1:$4" >"$work/$1.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$4" "${@:5}" >"$work/$1.log" 2>&1 &
   pids+=($!)
 }
 
