@@ -76,7 +76,7 @@ pub async fn run(mut service: Service<NightlightSections>) -> Result<ExitCode, S
         service.health.add_check("storage", move || {
             let storage = storage.clone();
             async move {
-                match tokio::task::spawn_blocking(move || storage.select(&[], 0, -1)).await {
+                match tokio::task::spawn_blocking(move || storage.probe()).await {
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(err)) => Err(err.to_string()),
                     Err(err) => Err(err.to_string()),

@@ -170,6 +170,12 @@ impl Storage {
         Ok(storage)
     }
 
+    /// A cheap read through the database, for the health check.
+    pub fn probe(&self) -> Result<(), StorageError> {
+        self.db.get_cf(self.family(META), NEXT_ID_KEY)?;
+        Ok(())
+    }
+
     pub fn series_count(&self) -> usize {
         self.head.read().expect("head lock").series.len()
     }
