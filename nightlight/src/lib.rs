@@ -2,6 +2,7 @@
 //! write-ahead log, and the PromQL query API.
 
 pub mod api;
+pub mod checkpoint;
 pub mod chunk;
 pub mod config;
 pub mod exposition;

@@ -5,6 +5,10 @@ use clap::Parser;
 use nightlight::config::NightlightSections;
 use photon_runtime::{Component, ServerArgs, run_main};
 
+// Less fragmentation than glibc's allocator with many small per-series allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const COMPONENT: Component = Component {
     name: "nightlight",
     version: env!("CARGO_PKG_VERSION"),

@@ -2,12 +2,14 @@
 //!
 //! - The *head* (memory) holds every series' labels, the inverted index from label pairs to
 //!   series, and each series' open Gorilla chunk.
-//! - RocksDB holds the rest, in column families: `series` (id → labels, written when a series
-//!   is first seen, before any of its samples are acknowledged), `chunks` (closed chunks keyed
-//!   by time window, series and first timestamp), `heads` (checkpointed open chunks) and
-//!   `meta` (the next series id, so ids are never reused).
-//! - The write-ahead log ([`crate::wal`]) has every acknowledged sample not yet in a closed
-//!   chunk or checkpoint.
+//! - RocksDB holds the rest, in column families: `series` (id → labels, written with a sync
+//!   when a series is first seen, before any of its samples are acknowledged), `chunks` (closed
+//!   chunks keyed by time window, series and first timestamp) and `meta` (the next series id,
+//!   so ids are never reused).
+//! - The write-ahead log ([`crate::wal`]) has every acknowledged sample since the last
+//!   checkpoint, so chunks go to RocksDB without RocksDB's own log (which would store every
+//!   sample a second time); a checkpoint flushes them to RocksDB's files, saves the open chunks
+//!   ([`crate::checkpoint`]) and only then drops the log segments.
 //!
 //! Why RocksDB: one crash-safe, compacting store for index and chunks, already used by the
 //! suite; chunks keyed by a two-hour window first make retention a range delete of whole
@@ -21,11 +23,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use promql_parser::label::{MatchOp, Matcher};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions,
 };
 use rustc_hash::FxHashMap;
 
+use crate::checkpoint;
 use crate::chunk::{ChunkEncoder, ChunkIter};
 use crate::labels::Labels;
 use crate::wal::{LoggedSample, Wal};
@@ -38,7 +41,6 @@ const CHUNK_SAMPLES: usize = 240;
 
 const SERIES: &str = "series";
 const CHUNKS: &str = "chunks";
-const HEADS: &str = "heads";
 const META: &str = "meta";
 const NEXT_ID_KEY: &[u8] = b"next_series_id";
 
@@ -89,9 +91,6 @@ pub struct StorageStats {
     pub checkpoints: AtomicU64,
 }
 
-/// A checkpointed open chunk: the newest timestamp and the chunk's bytes.
-type SavedHead = (i64, Vec<u8>);
-
 struct MemSeries {
     labels: Labels,
     open: ChunkEncoder,
@@ -130,7 +129,12 @@ impl Storage {
             .map_err(|err| open_error(format!("cannot open the database: {err}")))?;
         let (wal, logged) = Wal::open(&options.data_dir.join("wal"))
             .map_err(|err| open_error(format!("cannot read the write-ahead log: {err}")))?;
-        let head = load_head(&db).map_err(open_error)?;
+        let mut head = load_head(&db).map_err(open_error)?;
+        restore_open_chunks(
+            &mut head,
+            checkpoint::read(&options.data_dir).map_err(open_error)?,
+        )
+        .map_err(open_error)?;
         let storage = Arc::new(Storage {
             db,
             head: RwLock::new(head),
@@ -154,7 +158,7 @@ impl Storage {
                 }
                 storage.push(series, sample, &mut batch);
             }
-            storage.db.write(batch)?;
+            storage.db.write_opt(batch, &unlogged())?;
         }
         if unknown > 0 {
             tracing::warn!(
@@ -264,7 +268,7 @@ impl Storage {
                 }
             }
             // Under the lock, so a query never sees a chunk in neither place.
-            self.db.write(batch)?;
+            self.db.write_opt(batch, &unlogged())?;
         }
         let checkpoint_due = wal.segment_bytes() >= self.options.wal_segment_bytes;
         drop(wal);
@@ -299,35 +303,23 @@ impl Storage {
         series.last = Some((sample.t, sample.v.to_bits()));
     }
 
-    /// Saves every open chunk and drops the log segments they make redundant.
+    /// Makes the closed chunks durable, saves every open chunk and drops the log segments
+    /// they make redundant.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
         let (closed, snapshot) = {
             let mut wal = self.wal.lock().expect("wal lock");
+            // Chunks closed from samples in the closed segments were written before this.
             let closed = wal.rotate().map_err(StorageError::Wal)?;
             let head = self.head.read().expect("head lock");
-            let snapshot: Vec<(u64, Option<SavedHead>)> = head
+            let snapshot: Vec<checkpoint::SavedHead> = head
                 .series
                 .iter()
-                .map(|(id, series)| {
-                    let saved = series.last.map(|(t, _)| (t, series.open.bytes()));
-                    (*id, saved)
-                })
+                .filter_map(|(id, series)| series.last.map(|(t, _)| (*id, t, series.open.bytes())))
                 .collect();
             (closed, snapshot)
         };
-        let mut batch = WriteBatch::default();
-        for (id, saved) in snapshot {
-            match saved {
-                Some((last_t, bytes)) => {
-                    let mut value = Vec::with_capacity(8 + bytes.len());
-                    value.extend_from_slice(&last_t.to_be_bytes());
-                    value.extend_from_slice(&bytes);
-                    batch.put_cf(self.family(HEADS), id.to_be_bytes(), value);
-                }
-                None => batch.delete_cf(self.family(HEADS), id.to_be_bytes()),
-            }
-        }
-        self.db.write_opt(batch, &synced())?;
+        self.flush()?;
+        checkpoint::write(&self.options.data_dir, &snapshot).map_err(StorageError::Wal)?;
         self.wal
             .lock()
             .expect("wal lock")
@@ -363,7 +355,6 @@ impl Storage {
         let mut batch = WriteBatch::default();
         for id in &expired {
             batch.delete_cf(self.family(SERIES), id.to_be_bytes());
-            batch.delete_cf(self.family(HEADS), id.to_be_bytes());
             head.remove(*id);
         }
         self.db.write_opt(batch, &synced())?;
@@ -497,9 +488,9 @@ impl Storage {
             .unwrap_or(0)
     }
 
-    /// Pushes memtables to disk (the benchmark measures on-disk size after it).
+    /// Writes the memtables (the chunks RocksDB holds without its log) to its files.
     pub fn flush(&self) -> Result<(), StorageError> {
-        for family in [SERIES, CHUNKS, HEADS, META] {
+        for family in [SERIES, CHUNKS, META] {
             self.db.flush_cf(self.family(family))?;
         }
         Ok(())
@@ -701,6 +692,13 @@ fn decode_into(bytes: &[u8], mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
     }
 }
 
+/// For chunks: the write-ahead log has their samples until a checkpoint flushes them.
+fn unlogged() -> WriteOptions {
+    let mut options = WriteOptions::default();
+    options.disable_wal(true);
+    options
+}
+
 fn synced() -> WriteOptions {
     let mut options = WriteOptions::default();
     options.set_sync(true);
@@ -714,6 +712,8 @@ fn open_db(path: &Path, cache_size_mb: u64) -> Result<DB, rocksdb::Error> {
     let family_options = |compress: bool| {
         let mut options = Options::default();
         options.set_block_based_table_factory(&table);
+        // Checkpoints flush the memtables anyway; small ones keep memory per series low.
+        options.set_write_buffer_size(16 << 20);
         options.set_compression_type(if compress {
             rocksdb::DBCompressionType::Lz4
         } else {
@@ -725,7 +725,7 @@ fn open_db(path: &Path, cache_size_mb: u64) -> Result<DB, rocksdb::Error> {
     let mut options = family_options(true);
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    let families = [SERIES, CHUNKS, HEADS, META]
+    let families = [SERIES, CHUNKS, META]
         .map(|name| ColumnFamilyDescriptor::new(name, family_options(name != CHUNKS)));
     DB::open_cf_descriptors(&options, path, families)
 }
@@ -744,28 +744,6 @@ fn load_head(db: &DB) -> Result<Head, String> {
             .ok_or_else(|| format!("series {id} has an unreadable label set"))?;
         head.insert(id, labels);
     }
-    for entry in db.iterator_cf(family(HEADS), IteratorMode::From(&[], Direction::Forward)) {
-        let (key, value) = entry.map_err(|err| format!("cannot read the head chunks: {err}"))?;
-        let Ok(id) = <[u8; 8]>::try_from(key.as_ref()).map(u64::from_be_bytes) else {
-            continue;
-        };
-        let Some(series) = head.series.get_mut(&id) else {
-            continue;
-        };
-        let (last_t, bytes) = value
-            .split_first_chunk::<8>()
-            .ok_or_else(|| format!("the head chunk of series {id} is truncated"))?;
-        let open = ChunkEncoder::resume(bytes)
-            .map_err(|err| format!("the head chunk of series {id} is unreadable: {err}"))?;
-        let last_bits = if open.is_empty() {
-            // The value only matters for duplicate detection; a NaN never equals a sample.
-            f64::NAN.to_bits()
-        } else {
-            decode_last_value(bytes).unwrap_or(f64::NAN.to_bits())
-        };
-        series.last = Some((i64::from_be_bytes(*last_t), last_bits));
-        series.open = open;
-    }
     if let Some(next) = db
         .get_cf(family(META), NEXT_ID_KEY)
         .map_err(|err| format!("cannot read the next series id: {err}"))?
@@ -774,6 +752,23 @@ fn load_head(db: &DB) -> Result<Head, String> {
         head.next_id = head.next_id.max(u64::from_be_bytes(bytes));
     }
     Ok(head)
+}
+
+/// Puts the checkpointed open chunks back into their series.
+fn restore_open_chunks(head: &mut Head, saved: Vec<checkpoint::SavedHead>) -> Result<(), String> {
+    for (id, last_t, bytes) in saved {
+        let Some(series) = head.series.get_mut(&id) else {
+            // Removed by retention after the checkpoint.
+            continue;
+        };
+        let open = ChunkEncoder::resume(&bytes)
+            .map_err(|err| format!("the open chunk of series {id} is unreadable: {err}"))?;
+        // The value only matters for duplicate detection; a NaN never equals a sample.
+        let last_bits = decode_last_value(&bytes).unwrap_or(f64::NAN.to_bits());
+        series.last = Some((last_t, last_bits));
+        series.open = open;
+    }
+    Ok(())
 }
 
 fn decode_last_value(bytes: &[u8]) -> Option<u64> {

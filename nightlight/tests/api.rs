@@ -59,9 +59,10 @@ async fn acknowledged_remote_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let nightlight = Nightlight::start(&data, "", "").await;
-    // 10 series x 600 samples at 15 s (2.5 hours: several chunks and windows), in batches.
+    // 200 series x 600 samples at 15 s (2.5 hours: several chunks and windows), in batches:
+    // more than a log segment, so checkpoints happen on the way.
     for batch in 0..6 {
-        let timeseries = (0..10)
+        let timeseries = (0..200)
             .map(|s| {
                 let points: Vec<(i64, f64)> = (batch * 100..(batch + 1) * 100)
                     .map(|i| (T0 + i * 15_000, (i * (s + 1)) as f64))
@@ -71,6 +72,22 @@ async fn acknowledged_remote_writes_survive_kill_9() {
             .collect();
         assert_eq!(write(&nightlight, timeseries).await, (204, String::new()));
     }
+    let metrics = reqwest::get(format!("{}/metrics", nightlight.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let checkpoints: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("photon_nightlight_checkpoints_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        checkpoints >= 2.0,
+        "{checkpoints} checkpoint(s): the log never filled a segment"
+    );
     nightlight.kill_hard();
 
     let nightlight = Nightlight::start(&data, "", "").await;
@@ -79,7 +96,7 @@ async fn acknowledged_remote_writes_survive_kill_9() {
         .query_at("sum(count_over_time(written_total[3h]))", Some(last))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["result"][0]["value"][1], "6000", "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "120000", "{body}");
     let (_, body) = nightlight
         .query_at("written_total{series=\"9\"}", Some(last))
         .await;
@@ -94,7 +111,7 @@ async fn acknowledged_remote_writes_survive_kill_9() {
     let (_, body) = nightlight
         .query_at("sum(count_over_time(written_total[3h]))", Some(last))
         .await;
-    assert_eq!(body["data"]["result"][0]["value"][1], "6000", "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "120000", "{body}");
 }
 
 #[tokio::test]

@@ -43,6 +43,8 @@ http_addr = "127.0.0.1:{port}"
 
 [standalone.storage]
 data_dir = "{}"
+# Small segments, so tests that write a lot checkpoint on the way.
+wal_segment_mb = 1
 
 [standalone.collection]
 scrape_interval_sec = 1
