@@ -2,7 +2,7 @@
 //! values (Prometheus treats an empty value as an absent label).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -23,9 +23,64 @@ pub struct Label {
     pub value: String,
 }
 
-/// Shared, so the many copies a query makes of a series' labels cost a reference count.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Arc<[Label]>);
+/// Shared, so the many copies a query makes of a series' labels cost a reference count. The
+/// set without `__name__` (which most functions and operators return, at every step of a
+/// query) is computed once per shared set.
+#[derive(Clone, Default)]
+pub struct Labels(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    labels: Box<[Label]>,
+    without_name: OnceLock<Labels>,
+}
+
+impl Labels {
+    fn new(labels: Box<[Label]>) -> Self {
+        Labels(Arc::new(Shared {
+            labels,
+            without_name: OnceLock::new(),
+        }))
+    }
+
+    /// The same labels in an allocation of their own, so what is cached on it (see
+    /// [`Labels::without_metric_name`]) goes when the copy does.
+    pub fn detached(&self) -> Labels {
+        Labels::new(self.0.labels.clone())
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.labels == other.0.labels
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.labels.cmp(&other.0.labels)
+    }
+}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.labels.hash(state);
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Labels({self})")
+    }
+}
 
 impl Labels {
     /// Builds a label set from pairs in any order; a later pair wins over an earlier one with
@@ -42,9 +97,10 @@ impl Labels {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
+            .labels
             .binary_search_by(|label| label.name.as_str().cmp(name))
             .ok()
-            .map(|at| self.0[at].value.as_str())
+            .map(|at| self.0.labels[at].value.as_str())
     }
 
     pub fn metric_name(&self) -> Option<&str> {
@@ -52,33 +108,43 @@ impl Labels {
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
-        self.0.iter()
+        self.0.labels.iter()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.labels.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.labels.is_empty()
     }
 
     /// The same set without `__name__` (what most PromQL functions and operators return).
     pub fn without_metric_name(&self) -> Labels {
-        Labels(
-            self.0
-                .iter()
-                .filter(|label| label.name != METRIC_NAME)
-                .cloned()
-                .collect(),
-        )
+        if self.metric_name().is_none() {
+            return self.clone();
+        }
+        self.0
+            .without_name
+            .get_or_init(|| {
+                Labels::new(
+                    self.0
+                        .labels
+                        .iter()
+                        .filter(|label| label.name != METRIC_NAME)
+                        .cloned()
+                        .collect(),
+                )
+            })
+            .clone()
     }
 
     /// Only the named labels (`by`, `on`), or all but them (`without`, `ignoring`; which also
     /// drop `__name__`).
     pub fn project(&self, names: &[String], keep_listed: bool) -> Labels {
-        Labels(
+        Labels::new(
             self.0
+                .labels
                 .iter()
                 .filter(|label| {
                     let listed = names.contains(&label.name);
@@ -95,7 +161,7 @@ impl Labels {
 
     pub fn builder(&self) -> LabelsBuilder {
         LabelsBuilder {
-            labels: self.0.to_vec(),
+            labels: self.0.labels.to_vec(),
         }
     }
 
@@ -103,11 +169,12 @@ impl Labels {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             self.0
+                .labels
                 .iter()
                 .map(|l| l.name.len() + l.value.len() + 2)
                 .sum(),
         );
-        for label in self.0.iter() {
+        for label in self.0.labels.iter() {
             out.extend_from_slice(label.name.as_bytes());
             out.push(0xff);
             out.extend_from_slice(label.value.as_bytes());
@@ -124,7 +191,7 @@ impl Labels {
             let name = parts.next()?;
             if name.is_empty() {
                 // The trailing separator leaves one empty part at the end.
-                return parts.next().is_none().then(|| Labels(labels.into()));
+                return parts.next().is_none().then(|| Labels::new(labels.into()));
             }
             let value = parts.next()?;
             labels.push(Label {
@@ -139,7 +206,7 @@ impl<'a> IntoIterator for &'a Labels {
     type Item = &'a Label;
     type IntoIter = std::slice::Iter<'a, Label>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.0.labels.iter()
     }
 }
 
@@ -150,7 +217,12 @@ impl fmt::Display for Labels {
         if let Some(name) = name {
             f.write_str(name)?;
         }
-        let rest: Vec<&Label> = self.0.iter().filter(|l| l.name != METRIC_NAME).collect();
+        let rest: Vec<&Label> = self
+            .0
+            .labels
+            .iter()
+            .filter(|l| l.name != METRIC_NAME)
+            .collect();
         if rest.is_empty() && name.is_some() {
             return Ok(());
         }
@@ -168,8 +240,8 @@ impl fmt::Display for Labels {
 /// The Prometheus API's `"metric": {"name": "value", ...}`.
 impl Serialize for Labels {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for label in self.0.iter() {
+        let mut map = serializer.serialize_map(Some(self.0.labels.len()))?;
+        for label in self.0.labels.iter() {
             map.serialize_entry(&label.name, &label.value)?;
         }
         map.end()
@@ -213,7 +285,7 @@ impl LabelsBuilder {
     }
 
     pub fn build(&self) -> Labels {
-        Labels(self.labels.as_slice().into())
+        Labels::new(self.labels.as_slice().into())
     }
 }
 

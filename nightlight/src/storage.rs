@@ -389,7 +389,8 @@ impl Storage {
                     } else {
                         Vec::new()
                     };
-                    Some((id, series.labels.clone(), open))
+                    // A copy of its own: what a query caches on it must not stay in the head.
+                    Some((id, series.labels.detached(), open))
                 })
                 .collect()
         };
