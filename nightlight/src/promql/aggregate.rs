@@ -6,7 +6,11 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::functions::quantile;
 use super::{QueryError, Result, Sample, Value, format_value};
-use crate::labels::Labels;
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::{FxHashMap, FxHasher};
+
+use crate::labels::{Label, Labels, METRIC_NAME};
 
 pub(super) fn evaluate(
     expr: &AggregateExpr,
@@ -27,57 +31,35 @@ pub(super) fn evaluate(
         ))),
     };
 
-    // Groups in order of first appearance, as Prometheus emits them.
-    let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Vec<Sample>> = HashMap::new();
-    let mut add = |key: Labels, sample: Sample| {
-        groups
-            .entry(key.clone())
-            .or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            })
-            .push(sample);
-    };
-
     if op == "count_values" {
-        let Some(Value::String(label)) = &param else {
-            return Err(QueryError::Execution(
-                "count_values needs a string parameter".into(),
-            ));
-        };
-        if !crate::labels::is_label_name(label) {
-            return Err(QueryError::Execution(format!(
-                "invalid label name {label:?}"
-            )));
-        }
-        for sample in input {
-            let mut key = group_of(&sample.labels).builder();
-            key.set(label.clone(), format_value(sample.v));
-            add(key.build(), sample);
-        }
-        return Ok(Value::Vector(
-            order
-                .into_iter()
-                .map(|key| {
-                    let count = groups[&key].len() as f64;
-                    Sample {
-                        labels: key,
-                        t,
-                        v: count,
-                    }
-                })
-                .collect(),
-        ));
+        return count_values(&param, input, &group_of, t);
     }
 
+    // Groups in order of first appearance, as Prometheus emits them. An element finds its
+    // group by a hash of its grouping labels; a group's own label set is built once.
+    let modifier = &expr.modifier;
+    let mut groups: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    let mut by_hash: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
     for sample in input {
-        add(group_of(&sample.labels), sample);
+        let mut hasher = FxHasher::default();
+        for label in grouping(&sample.labels, modifier) {
+            label.hash(&mut hasher);
+        }
+        let candidates = by_hash.entry(hasher.finish()).or_default();
+        let found = candidates.iter().copied().find(|&at| {
+            grouping(&groups[at].1[0].labels, modifier).eq(grouping(&sample.labels, modifier))
+        });
+        match found {
+            Some(at) => groups[at].1.push(sample),
+            None => {
+                candidates.push(groups.len());
+                groups.push((group_of(&sample.labels), vec![sample]));
+            }
+        }
     }
 
-    let mut out = Vec::with_capacity(order.len());
-    for key in order {
-        let members = groups.remove(&key).unwrap_or_default();
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, members) in groups {
         let values = || members.iter().map(|s| s.v);
         let value = match op.as_str() {
             "sum" => values().sum(),
@@ -117,6 +99,59 @@ pub(super) fn evaluate(
         });
     }
     Ok(Value::Vector(out))
+}
+
+/// The labels that decide an element's group.
+fn grouping<'a>(
+    labels: &'a Labels,
+    modifier: &'a Option<LabelModifier>,
+) -> impl Iterator<Item = &'a Label> + 'a {
+    labels.iter().filter(move |label| match modifier {
+        Some(LabelModifier::Include(by)) => by.labels.contains(&label.name),
+        Some(LabelModifier::Exclude(without)) => {
+            label.name != METRIC_NAME && !without.labels.contains(&label.name)
+        }
+        None => false,
+    })
+}
+
+/// `count_values("label", v)`: per group and distinct value, how many elements have it.
+fn count_values(
+    param: &Option<Value>,
+    input: Vec<Sample>,
+    group_of: &dyn Fn(&Labels) -> Labels,
+    t: i64,
+) -> Result<Value> {
+    let Some(Value::String(label)) = param else {
+        return Err(QueryError::Execution(
+            "count_values needs a string parameter".into(),
+        ));
+    };
+    if !crate::labels::is_label_name(label) {
+        return Err(QueryError::Execution(format!(
+            "invalid label name {label:?}"
+        )));
+    }
+    let mut order: Vec<Labels> = Vec::new();
+    let mut counts: HashMap<Labels, f64> = HashMap::new();
+    for sample in input {
+        let mut key = group_of(&sample.labels).builder();
+        key.set(label.clone(), format_value(sample.v));
+        let key = key.build();
+        *counts.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            0.0
+        }) += 1.0;
+    }
+    Ok(Value::Vector(
+        order
+            .into_iter()
+            .map(|key| {
+                let v = counts[&key];
+                Sample { labels: key, t, v }
+            })
+            .collect(),
+    ))
 }
 
 /// The `k` largest (or smallest) elements with their own labels; NaN ranks below everything.
