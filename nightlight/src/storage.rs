@@ -112,6 +112,7 @@ pub struct Storage {
     db: DB,
     head: RwLock<Head>,
     wal: Mutex<Wal>,
+    checkpointing: Mutex<()>,
     options: StorageOptions,
     pub stats: StorageStats,
 }
@@ -139,6 +140,7 @@ impl Storage {
             db,
             head: RwLock::new(head),
             wal: Mutex::new(wal),
+            checkpointing: Mutex::new(()),
             options,
             stats: StorageStats::default(),
         });
@@ -272,8 +274,13 @@ impl Storage {
         }
         let checkpoint_due = wal.segment_bytes() >= self.options.wal_segment_bytes;
         drop(wal);
-        if checkpoint_due {
-            self.checkpoint()?;
+        // The samples are stored whatever happens to the checkpoint: a failed one is retried
+        // at the next full segment or timer, and the log still has everything.
+        if checkpoint_due
+            && let Ok(_running) = self.checkpointing.try_lock()
+            && let Err(err) = self.checkpoint_locked()
+        {
+            tracing::error!("checkpoint failed (the write-ahead log keeps the samples): {err}");
         }
         outcome.appended = accepted.len();
         self.stats
@@ -306,6 +313,13 @@ impl Storage {
     /// Makes the closed chunks durable, saves every open chunk and drops the log segments
     /// they make redundant.
     pub fn checkpoint(&self) -> Result<(), StorageError> {
+        let _running = self.checkpointing.lock().expect("checkpoint lock");
+        self.checkpoint_locked()
+    }
+
+    /// [`Storage::checkpoint`] with `checkpointing` held: one at a time, or a second could
+    /// delete log segments the first still counts on.
+    fn checkpoint_locked(&self) -> Result<(), StorageError> {
         let (closed, snapshot) = {
             let mut wal = self.wal.lock().expect("wal lock");
             // Chunks closed from samples in the closed segments were written before this.
@@ -826,6 +840,42 @@ mod tests {
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].labels, labels);
         assert_eq!(read[0].samples, points[10..=1500].to_vec());
+    }
+
+    #[test]
+    fn concurrent_appends_that_each_fill_a_segment_never_fail_and_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StorageOptions {
+            data_dir: dir.path().to_owned(),
+            cache_size_mb: 8,
+            // Every append fills a segment, so checkpoints race each other.
+            wal_segment_bytes: 64,
+        };
+        {
+            let storage = Storage::open(options.clone()).unwrap();
+            let writers: Vec<_> = (0..4)
+                .map(|writer| {
+                    let storage = storage.clone();
+                    std::thread::spawn(move || {
+                        let labels = Labels::from_pairs([("__name__", format!("w{writer}"))]);
+                        let id = storage.resolve(&[labels]).unwrap()[0];
+                        for i in 0..200 {
+                            storage.append(&samples(id, [(i * 1000, i as f64)])).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.join().unwrap();
+            }
+        }
+        let storage = Storage::open(options).unwrap();
+        for writer in 0..4 {
+            let read = storage
+                .select(&[name_is(&format!("w{writer}"))], 0, i64::MAX)
+                .unwrap();
+            assert_eq!(read[0].samples.len(), 200);
+        }
     }
 
     #[test]

@@ -93,7 +93,10 @@ impl Wal {
     pub fn remove_through(&self, sequence: u64) -> io::Result<()> {
         for (at, path) in segments(&self.dir)? {
             if at <= sequence {
-                fs::remove_file(path)?;
+                match fs::remove_file(path) {
+                    Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                    _ => {}
+                }
             }
         }
         Ok(())
