@@ -860,7 +860,9 @@ mod tests {
                         let labels = Labels::from_pairs([("__name__", format!("w{writer}"))]);
                         let id = storage.resolve(&[labels]).unwrap()[0];
                         for i in 0..200 {
-                            storage.append(&samples(id, [(i * 1000, i as f64)])).unwrap();
+                            storage
+                                .append(&samples(id, [(i * 1000, i as f64)]))
+                                .unwrap();
                         }
                     })
                 })
