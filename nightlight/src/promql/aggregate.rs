@@ -1,7 +1,5 @@
 //! Aggregation operators with `by`/`without`.
 
-use std::collections::HashMap;
-
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::functions::quantile;
@@ -133,7 +131,7 @@ fn count_values(
         )));
     }
     let mut order: Vec<Labels> = Vec::new();
-    let mut counts: HashMap<Labels, f64> = HashMap::new();
+    let mut counts: FxHashMap<Labels, f64> = FxHashMap::default();
     for sample in input {
         let mut key = group_of(&sample.labels).builder();
         key.set(label.clone(), format_value(sample.v));

@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparison (filtering or `bool`), and the set operators, with
 //! vector matching (`on`/`ignoring`, `group_left`/`group_right`).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
@@ -179,7 +179,7 @@ fn set_operation(
     rhs: Vec<Sample>,
     modifier: Option<&BinModifier>,
 ) -> Vec<Sample> {
-    let rhs_signatures: HashSet<Labels> =
+    let rhs_signatures: FxHashSet<Labels> =
         rhs.iter().map(|s| signature(&s.labels, modifier)).collect();
     match op {
         Op::And => lhs
@@ -191,7 +191,7 @@ fn set_operation(
             .filter(|s| !rhs_signatures.contains(&signature(&s.labels, modifier)))
             .collect(),
         _ => {
-            let lhs_signatures: HashSet<Labels> =
+            let lhs_signatures: FxHashSet<Labels> =
                 lhs.iter().map(|s| signature(&s.labels, modifier)).collect();
             let mut out = lhs;
             out.extend(
@@ -223,7 +223,7 @@ fn vector_vector(
     };
     let one_to_one = matches!(cardinality, VectorMatchCardinality::OneToOne);
 
-    let mut one_side: HashMap<Labels, &Sample> = HashMap::new();
+    let mut one_side: FxHashMap<Labels, &Sample> = FxHashMap::default();
     for sample in &one {
         let key = signature(&sample.labels, modifier);
         if let Some(previous) = one_side.insert(key.clone(), sample) {
@@ -235,8 +235,8 @@ fn vector_vector(
             )));
         }
     }
-    let mut matched_one_to_one: HashSet<Labels> = HashSet::new();
-    let mut seen_results: HashSet<Labels> = HashSet::new();
+    let mut matched_one_to_one: FxHashSet<Labels> = FxHashSet::default();
+    let mut seen_results: FxHashSet<Labels> = FxHashSet::default();
     let mut out = Vec::new();
     for sample in &many {
         let key = signature(&sample.labels, modifier);

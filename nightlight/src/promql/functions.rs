@@ -1,7 +1,7 @@
 //! PromQL's functions, with Prometheus's rules for extrapolation, counter resets, NaN and the
 //! metric name (dropped by every function that changes a value).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr};
@@ -422,7 +422,7 @@ fn absent_labels(arg: Option<&Expr>) -> Labels {
         Some(Expr::MatrixSelector(ms)) => &ms.vs,
         _ => return Labels::default(),
     };
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
     for matcher in &selector.matchers.matchers {
         *counts.entry(matcher.name.as_str()).or_default() += 1;
     }
@@ -596,7 +596,7 @@ pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
 /// The classic-histogram quantile over `_bucket` series grouped by their labels without `le`.
 fn histogram_quantile(q: f64, buckets: Vec<Sample>, t: i64) -> Vec<Sample> {
     let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Vec<(f64, f64)>> = HashMap::new();
+    let mut groups: FxHashMap<Labels, Vec<(f64, f64)>> = FxHashMap::default();
     for sample in buckets {
         let Some(bound) = sample.labels.get("le").and_then(parse_bound) else {
             continue;

@@ -11,7 +11,7 @@ mod aggregate;
 mod binary;
 mod functions;
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -157,7 +157,7 @@ impl Engine {
             }
         }
         let evaluator = self.prepare(&expr, start, end, step, timeout)?;
-        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut by_labels: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
         let mut t = start;
         while t <= end {
             evaluator.check_deadline()?;
@@ -199,7 +199,7 @@ impl Engine {
     ) -> Result<Evaluator> {
         let timeout = timeout.map_or(self.options.timeout, |t| t.min(self.options.timeout));
         let mut evaluator = Evaluator {
-            data: HashMap::new(),
+            data: FxHashMap::default(),
             start,
             end,
             lookback: self.options.lookback_delta_ms,
@@ -210,7 +210,7 @@ impl Engine {
             },
             deadline: Instant::now() + timeout,
         };
-        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
+        let mut needed: FxHashMap<usize, (&VectorSelector, i64, i64)> = FxHashMap::default();
         evaluator.plan(expr, start, end, &mut needed);
         let mut loaded = 0usize;
         for (key, (selector, mint, maxt)) in needed {
@@ -234,7 +234,7 @@ impl Engine {
             return Ok(self.storage.select(&base, mint, maxt)?);
         }
         // `{a="1" or b="2"}`: the union of each alternative.
-        let mut seen: HashMap<Labels, SeriesData> = HashMap::new();
+        let mut seen: FxHashMap<Labels, SeriesData> = FxHashMap::default();
         for alternative in &selector.matchers.or_matchers {
             let mut matchers = base.clone();
             matchers.extend(alternative.iter().cloned());
@@ -272,7 +272,7 @@ fn check_unique_labels(value: Value) -> Result<Value> {
     if let Value::Vector(samples) = &value
         && samples.len() > 1
     {
-        let mut seen = std::collections::HashSet::with_capacity(samples.len());
+        let mut seen = FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
         if !samples.iter().all(|sample| seen.insert(&sample.labels)) {
             return Err(QueryError::Execution(
                 "vector cannot contain metrics with the same labelset".into(),
@@ -307,7 +307,7 @@ fn system_time_ms(time: &SystemTime) -> i64 {
 
 struct Evaluator {
     /// Samples per selector node (keyed by its address in the tree).
-    data: HashMap<usize, Vec<SeriesData>>,
+    data: FxHashMap<usize, Vec<SeriesData>>,
     start: i64,
     end: i64,
     lookback: i64,
@@ -340,7 +340,7 @@ impl Evaluator {
         expr: &'e Expr,
         from: i64,
         to: i64,
-        needed: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>,
+        needed: &mut FxHashMap<usize, (&'e VectorSelector, i64, i64)>,
     ) {
         let mut need = |selector: &'e VectorSelector, back: i64| {
             let (from, to) = match &selector.at {
@@ -505,7 +505,7 @@ impl Evaluator {
         if at < oldest {
             at += step;
         }
-        let mut by_labels: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut by_labels: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
         while at <= reference {
             self.check_deadline()?;
             match self.eval(&subquery.expr, at)? {
