@@ -1,13 +1,12 @@
 //! Aggregation operators with `by`/`without`.
 
+use std::hash::{Hash, Hasher};
+
 use promql_parser::parser::{AggregateExpr, LabelModifier};
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::functions::quantile;
 use super::{QueryError, Result, Sample, Value, format_value};
-use std::hash::{Hash, Hasher};
-
-use rustc_hash::{FxHashMap, FxHasher};
-
 use crate::labels::{Label, Labels, METRIC_NAME};
 
 pub(super) fn evaluate(
