@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --quiet --locked -p nightlight
+cargo build --quiet --locked -p nightlight -p photonctl
 bin=target/debug/nightlight
 source tests/e2e/lib/checks.sh
 work=$(mktemp -d)
@@ -101,4 +101,17 @@ check "remote write: nightlight has its own scraped metrics" "yes" \
 check "remote write: Prometheus counts no failed samples" "0" \
   "$(curl -s "http://127.0.0.1:$remote_port/metrics" | awk '/^prometheus_remote_storage_samples_failed_total/ {print $2}')"
 
-summary "nightlight against Prometheus (PromQL corpus, import, remote write)"
+# photonctl metrics against nightlight: a query and the targets table.
+photonctl=target/debug/photonctl
+check "photonctl metrics query prints the series and its value" \
+  "up{instance=\"127.0.0.1:$nl_port\", job=\"remote\"}  1" \
+  "$("$photonctl" metrics query --endpoint "$nl" 'up{job="remote"}')"
+contains "photonctl metrics query reports a bad expression with nightlight's reason" \
+  '400 Bad Request: invalid parameter "query"' \
+  "$("$photonctl" metrics query --endpoint "$nl" 'up[' 2>&1 || true)"
+contains "photonctl metrics query --output json passes the answer through" '"resultType": "vector"' \
+  "$("$photonctl" metrics query --endpoint "$nl" 'vector(1)' --output json)"
+contains "photonctl metrics targets lists the (empty) target table" "JOB" \
+  "$("$photonctl" metrics targets --endpoint "$nl")"
+
+summary "nightlight against Prometheus (PromQL corpus, import, remote write, photonctl metrics)"
