@@ -155,23 +155,25 @@ impl Params {
     }
 
     fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.get(name)
-            .map(|text| {
-                parse_time(text).ok_or_else(|| {
-                    ApiError::bad_data(format!(
-                        "invalid parameter \"{name}\": cannot parse \"{text}\" to a valid timestamp"
-                    ))
-                })
-            })
-            .transpose()
+        self.parsed(name, parse_time, "timestamp")
     }
 
     fn duration(&self, name: &str) -> Result<Option<Duration>, ApiError> {
+        self.parsed(name, parse_duration, "duration")
+    }
+
+    /// Parameter `name` through `parse`; a value it refuses is `bad_data`, as Prometheus says.
+    fn parsed<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+        kind: &str,
+    ) -> Result<Option<T>, ApiError> {
         self.get(name)
             .map(|text| {
-                parse_duration(text).ok_or_else(|| {
+                parse(text).ok_or_else(|| {
                     ApiError::bad_data(format!(
-                        "invalid parameter \"{name}\": cannot parse \"{text}\" to a valid duration"
+                        "invalid parameter \"{name}\": cannot parse \"{text}\" to a valid {kind}"
                     ))
                 })
             })

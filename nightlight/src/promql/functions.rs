@@ -27,37 +27,25 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
     let vector = |at: usize| -> Result<Vec<Sample>> {
         match arg(at)? {
             Value::Vector(samples) => Ok(samples),
-            other => Err(QueryError::Execution(format!(
-                "{name}: expected an instant vector, got a {}",
-                other.type_name()
-            ))),
+            other => Err(wrong_type(name, "an instant vector", &other)),
         }
     };
     let matrix = |at: usize| -> Result<Vec<Series>> {
         match arg(at)? {
             Value::Matrix(series) => Ok(series),
-            other => Err(QueryError::Execution(format!(
-                "{name}: expected a range vector, got a {}",
-                other.type_name()
-            ))),
+            other => Err(wrong_type(name, "a range vector", &other)),
         }
     };
     let scalar = |at: usize| -> Result<f64> {
         match arg(at)? {
             Value::Scalar(v) => Ok(v),
-            other => Err(QueryError::Execution(format!(
-                "{name}: expected a scalar, got a {}",
-                other.type_name()
-            ))),
+            other => Err(wrong_type(name, "a scalar", &other)),
         }
     };
     let string = |at: usize| -> Result<String> {
         match arg(at)? {
             Value::String(s) => Ok(s),
-            other => Err(QueryError::Execution(format!(
-                "{name}: expected a string, got a {}",
-                other.type_name()
-            ))),
+            other => Err(wrong_type(name, "a string", &other)),
         }
     };
     // A range function's window ends at its selector's reference time (after `@`/`offset`).
@@ -179,15 +167,7 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
         "present_over_time" => over_time(&|_| Some(1.0)),
         "quantile_over_time" => {
             let q = scalar(0)?;
-            let series = match arg(1)? {
-                Value::Matrix(series) => series,
-                other => {
-                    return Err(QueryError::Execution(format!(
-                        "{name}: expected a range vector, got a {}",
-                        other.type_name()
-                    )));
-                }
-            };
+            let series = matrix(1)?;
             Ok(Value::Vector(
                 series
                     .into_iter()
@@ -402,6 +382,13 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
             "function {other}() is not supported by nightlight yet"
         ))),
     }
+}
+
+fn wrong_type(function: &str, expected: &str, got: &Value) -> QueryError {
+    QueryError::Execution(format!(
+        "{function}: expected {expected}, got a {}",
+        got.type_name()
+    ))
 }
 
 fn datetime(seconds: f64) -> OffsetDateTime {

@@ -157,35 +157,7 @@ impl Engine {
             }
         }
         let evaluator = self.prepare(&expr, start, end, step, timeout)?;
-        let mut by_labels: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
-        let mut t = start;
-        while t <= end {
-            evaluator.check_deadline()?;
-            match evaluator.eval(&expr, t)? {
-                Value::Scalar(v) => by_labels.entry(Labels::default()).or_default().push((t, v)),
-                Value::Vector(samples) => {
-                    for sample in samples {
-                        by_labels
-                            .entry(sample.labels)
-                            .or_default()
-                            .push((t, sample.v));
-                    }
-                }
-                other => {
-                    return Err(QueryError::Execution(format!(
-                        "range query step returned a {}",
-                        other.type_name()
-                    )));
-                }
-            }
-            t += step;
-        }
-        let mut series: Vec<Series> = by_labels
-            .into_iter()
-            .map(|(labels, points)| Series { labels, points })
-            .collect();
-        series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(series)
+        evaluator.eval_steps(&expr, start, end, step, "range query step")
     }
 
     /// Loads every selector's samples for evaluations between `start` and `end`.
@@ -505,30 +477,40 @@ impl Evaluator {
         if at < oldest {
             at += step;
         }
+        self.eval_steps(&subquery.expr, at, reference, step, "subquery")
+    }
+
+    /// `expr` at every `step` from `from` to `to`, gathered into one series per label set.
+    fn eval_steps(
+        &self,
+        expr: &Expr,
+        from: i64,
+        to: i64,
+        step: i64,
+        what: &str,
+    ) -> Result<Vec<Series>> {
         let mut by_labels: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
-        while at <= reference {
+        let mut t = from;
+        while t <= to {
             self.check_deadline()?;
-            match self.eval(&subquery.expr, at)? {
-                Value::Scalar(v) => by_labels
-                    .entry(Labels::default())
-                    .or_default()
-                    .push((at, v)),
+            match self.eval(expr, t)? {
+                Value::Scalar(v) => by_labels.entry(Labels::default()).or_default().push((t, v)),
                 Value::Vector(samples) => {
                     for sample in samples {
                         by_labels
                             .entry(sample.labels)
                             .or_default()
-                            .push((at, sample.v));
+                            .push((t, sample.v));
                     }
                 }
                 other => {
                     return Err(QueryError::Execution(format!(
-                        "subquery over a {}",
+                        "{what} returned a {}",
                         other.type_name()
                     )));
                 }
             }
-            at += step;
+            t += step;
         }
         let mut series: Vec<Series> = by_labels
             .into_iter()
