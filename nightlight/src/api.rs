@@ -15,16 +15,16 @@ use promql_parser::label::Matcher;
 use promql_parser::parser::Expr;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::exposition::{self, Format};
 use crate::labels::Labels;
 use crate::metrics::Metrics;
 use crate::promql::{Engine, QueryError, Value, format_value};
 use crate::remote_write;
+use crate::rules::RuleManager;
 use crate::scrape::{ScrapeManager, now_ms};
 use crate::storage::Storage;
+use crate::timefmt::{parse_duration, parse_time, rfc3339};
 use crate::wal::LoggedSample;
 
 /// A compressed remote-write body; it may decompress to `remote_write::MAX_DECOMPRESSED_BYTES`.
@@ -37,8 +37,9 @@ const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 pub struct Api {
     pub storage: Arc<Storage>,
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub scrapes: Arc<ScrapeManager>,
+    pub rules: Arc<RuleManager>,
     pub metrics: Metrics,
 }
 
@@ -51,6 +52,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/metadata", get(metadata))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route(
@@ -61,6 +64,7 @@ pub fn router(api: Arc<Api>) -> Router {
             "/api/v1/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
         )
+        .route("/-/reload", post(reload).put(reload))
         .route("/-/healthy", get(|| async { "nightlight is Healthy.\n" }))
         .route("/-/ready", get(|| async { "nightlight is Ready.\n" }))
         .with_state(api)
@@ -202,53 +206,6 @@ impl Params {
             })
             .collect()
     }
-}
-
-/// Unix seconds (fractions allowed) or RFC 3339.
-fn parse_time(text: &str) -> Option<i64> {
-    if let Ok(seconds) = text.parse::<f64>()
-        && seconds.is_finite()
-    {
-        return Some((seconds * 1000.0).round() as i64);
-    }
-    let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    Some((parsed.unix_timestamp_nanos() / 1_000_000) as i64)
-}
-
-/// Seconds (fractions allowed) or a Prometheus duration such as `1h30m` or `250ms`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let millis = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            _ => return None,
-        };
-        total += Duration::from_millis(number.checked_mul(millis)?);
-        rest = &rest[unit_len..];
-    }
-    Some(total)
 }
 
 fn seconds(t: i64) -> f64 {
@@ -464,12 +421,12 @@ async fn targets(State(api): State<Arc<Api>>) -> Response {
         .statuses()
         .into_iter()
         .map(|status| {
-            let last_scrape = status
-                .last_scrape
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .and_then(|d| OffsetDateTime::from_unix_timestamp_nanos(d.as_nanos() as i128).ok())
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+            let last_scrape = rfc3339(
+                status
+                    .last_scrape
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as i64),
+            );
             json!({
                 "discoveredLabels": {
                     "__address__": status.target.labels.get("instance").unwrap_or(""),
@@ -490,6 +447,33 @@ async fn targets(State(api): State<Arc<Api>>) -> Response {
         })
         .collect();
     success(json!({"activeTargets": active, "droppedTargets": []}))
+}
+
+async fn rules(State(api): State<Arc<Api>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::new(query, &HeaderMap::new(), &Bytes::new());
+    match params.get("type") {
+        None | Some("" | "alert" | "record") => success(api.rules.rules_json(params.get("type"))),
+        Some(other) => ApiError::bad_data(format!(
+            "invalid parameter \"type\": {other:?}, accepted \"alert\" or \"record\""
+        ))
+        .into_response(),
+    }
+}
+
+async fn alerts(State(api): State<Arc<Api>>) -> Response {
+    success(api.rules.alerts_json())
+}
+
+/// Prometheus's lifecycle reload: here, the rule files.
+async fn reload(State(api): State<Arc<Api>>) -> Response {
+    match api.rules.reload().await {
+        Ok(rules) => (StatusCode::OK, format!("reloaded {rules} rules\n")).into_response(),
+        Err(errors) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload the rule files; the running rules stay:\n{errors}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn exemplars() -> Response {
@@ -625,22 +609,5 @@ async fn import(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) ->
             .into_response(),
         Ok(Err(err)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
         Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_and_durations_parse_as_prometheus_accepts_them() {
-        assert_eq!(parse_time("1700000000.5"), Some(1_700_000_000_500));
-        assert_eq!(parse_time("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
-        assert_eq!(parse_time("yesterday"), None);
-        assert_eq!(parse_duration("15"), Some(Duration::from_secs(15)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(parse_duration(""), None);
     }
 }

@@ -1,6 +1,6 @@
 //! nightlight's configuration: the spec's `[standalone.server]`, `[standalone.storage]`,
 //! `[standalone.collection]`, `[[standalone.scrape_targets]]` and `[standalone.alerting]`, plus
-//! `[standalone.query]` limits (beside the common `[photon]`).
+//! `[standalone.query]` limits and `[standalone.rules]` (beside the common `[photon]`).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -29,6 +29,8 @@ pub struct StandaloneSections {
     pub scrape_targets: Vec<ScrapeTarget>,
     #[serde(default)]
     pub query: QuerySection,
+    #[serde(default)]
+    pub rules: RulesSection,
     #[serde(default)]
     pub alerting: AlertingSection,
 }
@@ -229,14 +231,113 @@ fn default_lookback_delta_sec() -> u64 {
     300
 }
 
-/// Alert rules come with a later release; the keys are accepted so the spec's example loads.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Prometheus rule files and how their groups are evaluated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    /// Paths or glob patterns (relative to the working directory), as Prometheus's
+    /// `rule_files`.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    /// For groups without their own `interval`.
+    #[serde(default = "default_evaluation_interval_sec")]
+    pub evaluation_interval_sec: u64,
+    /// An alert restored after a restart with less than this left of its `for` waits this
+    /// long before firing; alerts with a shorter `for` start over.
+    #[serde(default = "default_for_grace_period_sec")]
+    pub for_grace_period_sec: u64,
+    /// How long nightlight may be down and still restore alert state.
+    #[serde(default = "default_for_outage_tolerance_sec")]
+    pub for_outage_tolerance_sec: u64,
+}
+
+impl Default for RulesSection {
+    fn default() -> Self {
+        Self {
+            rule_files: Vec::new(),
+            evaluation_interval_sec: default_evaluation_interval_sec(),
+            for_grace_period_sec: default_for_grace_period_sec(),
+            for_outage_tolerance_sec: default_for_outage_tolerance_sec(),
+        }
+    }
+}
+
+fn default_evaluation_interval_sec() -> u64 {
+    60
+}
+
+fn default_for_grace_period_sec() -> u64 {
+    600
+}
+
+fn default_for_outage_tolerance_sec() -> u64 {
+    3600
+}
+
+/// Where firing and resolved alerts go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingSection {
+    /// Send notifications (alerts are evaluated and shown either way).
     #[serde(default)]
     pub enabled: bool,
+    /// Receives Alertmanager's webhook payload, grouped as below.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_webhook: Option<String>,
+    /// A real Alertmanager (its base URL); alerts go to its `/api/v2/alerts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager_url: Option<String>,
+    /// nightlight's address in alerts' links; unset: `http://` + `standalone.server.http_addr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// Labels that make up a webhook group (`["..."]`: every label).
+    #[serde(default = "default_group_by")]
+    pub group_by: Vec<String>,
+    #[serde(default = "default_group_wait_sec")]
+    pub group_wait_sec: u64,
+    #[serde(default = "default_group_interval_sec")]
+    pub group_interval_sec: u64,
+    #[serde(default = "default_repeat_interval_sec")]
+    pub repeat_interval_sec: u64,
+    /// Firing alerts are sent again this often (their validity is four times it).
+    #[serde(default = "default_resend_delay_sec")]
+    pub resend_delay_sec: u64,
+}
+
+impl Default for AlertingSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            local_webhook: None,
+            alertmanager_url: None,
+            external_url: None,
+            group_by: default_group_by(),
+            group_wait_sec: default_group_wait_sec(),
+            group_interval_sec: default_group_interval_sec(),
+            repeat_interval_sec: default_repeat_interval_sec(),
+            resend_delay_sec: default_resend_delay_sec(),
+        }
+    }
+}
+
+fn default_group_by() -> Vec<String> {
+    vec!["alertname".into()]
+}
+
+fn default_group_wait_sec() -> u64 {
+    30
+}
+
+fn default_group_interval_sec() -> u64 {
+    300
+}
+
+fn default_repeat_interval_sec() -> u64 {
+    4 * 3600
+}
+
+fn default_resend_delay_sec() -> u64 {
+    60
 }
 
 impl Sections for NightlightSections {
@@ -329,6 +430,67 @@ impl Sections for NightlightSections {
                 "standalone.query.max_samples",
                 "must be at least 1",
             ));
+        }
+        let rules = &standalone.rules;
+        for (key, value) in [
+            ("evaluation_interval_sec", rules.evaluation_interval_sec),
+            ("for_outage_tolerance_sec", rules.for_outage_tolerance_sec),
+        ] {
+            if value == 0 {
+                problems.push(Invalid::new(
+                    format!("standalone.rules.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        // The files themselves, so --check-config checks them as promtool does.
+        if let Err(errors) = crate::rules::load_all(&rules.rule_files) {
+            for error in errors {
+                problems.push(Invalid::new(
+                    "standalone.rules.rule_files",
+                    error.to_string(),
+                ));
+            }
+        }
+        let alerting = &standalone.alerting;
+        for (key, url) in [
+            ("local_webhook", &alerting.local_webhook),
+            ("alertmanager_url", &alerting.alertmanager_url),
+            ("external_url", &alerting.external_url),
+        ] {
+            if let Some(url) = url
+                && !matches!(
+                    reqwest::Url::parse(url)
+                        .map(|u| u.scheme().to_owned())
+                        .as_deref(),
+                    Ok("http" | "https")
+                )
+            {
+                problems.push(Invalid::new(
+                    format!("standalone.alerting.{key}"),
+                    format!("{url:?} is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("group_interval_sec", alerting.group_interval_sec),
+            ("repeat_interval_sec", alerting.repeat_interval_sec),
+            ("resend_delay_sec", alerting.resend_delay_sec),
+        ] {
+            if value == 0 {
+                problems.push(Invalid::new(
+                    format!("standalone.alerting.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        for name in &alerting.group_by {
+            if name != "..." && !crate::labels::is_label_name(name) {
+                problems.push(Invalid::new(
+                    "standalone.alerting.group_by",
+                    format!("{name:?} is not a label name (or \"...\" for every label)"),
+                ));
+            }
         }
         problems
     }

@@ -10,8 +10,10 @@ pub mod labels;
 pub mod metrics;
 pub mod promql;
 pub mod remote_write;
+pub mod rules;
 pub mod scrape;
 pub mod storage;
+pub mod timefmt;
 pub mod wal;
 
 use std::process::ExitCode;
@@ -23,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use config::NightlightSections;
 use promql::{Engine, EngineOptions};
+use rules::notify::{Grouping, Notifier, NotifierOptions};
+use rules::{RuleManager, RuleOptions};
 use scrape::{ScrapeManager, StaticDiscovery, TargetDiscovery};
 use storage::{Storage, StorageOptions};
 
@@ -52,7 +56,7 @@ pub async fn run(mut service: Service<NightlightSections>) -> Result<ExitCode, S
         service.register_metrics(|registry| metrics.register(registry, storage));
     }
     let scrapes = Arc::new(ScrapeManager::new(storage.clone())?);
-    let engine = Engine::new(
+    let engine = Arc::new(Engine::new(
         storage.clone(),
         EngineOptions {
             lookback_delta_ms: standalone.query.lookback_delta_sec as i64 * 1000,
@@ -60,11 +64,22 @@ pub async fn run(mut service: Service<NightlightSections>) -> Result<ExitCode, S
             timeout: Duration::from_secs(standalone.query.timeout_sec),
             ..EngineOptions::default()
         },
-    );
+    ));
+    let tracker = service.shutdown.tracker();
+    let rules = start_rules(
+        &standalone,
+        engine.clone(),
+        storage.clone(),
+        metrics.clone(),
+        &tracker,
+        service.shutdown.token(),
+    )
+    .await?;
     let api = Arc::new(api::Api {
         storage: storage.clone(),
         engine,
         scrapes: scrapes.clone(),
+        rules: rules.clone(),
         metrics,
     });
     let local = service.serve_admin(api::router(api)).await?;
@@ -92,7 +107,6 @@ pub async fn run(mut service: Service<NightlightSections>) -> Result<ExitCode, S
         &standalone.scrape_targets,
         self_address,
     ));
-    let tracker = service.shutdown.tracker();
     scrapes.start(discovery, tracker.clone(), service.shutdown.token());
     tracker.spawn(maintain(
         storage,
@@ -100,6 +114,85 @@ pub async fn run(mut service: Service<NightlightSections>) -> Result<ExitCode, S
         service.shutdown.token(),
     ));
     Ok(service.run_until_shutdown().await)
+}
+
+/// Loads the rule files (an error stops the start, with the file, line and reason), starts the
+/// receivers' tasks and reloads the rules on SIGHUP.
+async fn start_rules(
+    standalone: &config::StandaloneSections,
+    engine: Arc<Engine>,
+    storage: Arc<Storage>,
+    metrics: metrics::Metrics,
+    tracker: &tokio_util::task::TaskTracker,
+    stop: CancellationToken,
+) -> Result<Arc<RuleManager>, String> {
+    let alerting = &standalone.alerting;
+    let external_url = alerting
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", standalone.server.http_addr));
+    let receivers = alerting.local_webhook.is_some() || alerting.alertmanager_url.is_some();
+    if receivers && !alerting.enabled {
+        tracing::warn!(
+            "standalone.alerting.enabled is false: alerts are evaluated but not sent to the configured receivers"
+        );
+    }
+    let notifier = if alerting.enabled {
+        Notifier::start(
+            NotifierOptions {
+                webhook: alerting.local_webhook.clone(),
+                alertmanager: alerting.alertmanager_url.clone(),
+                grouping: Grouping {
+                    group_by: alerting.group_by.clone(),
+                    group_wait: Duration::from_secs(alerting.group_wait_sec),
+                    group_interval: Duration::from_secs(alerting.group_interval_sec),
+                    repeat_interval: Duration::from_secs(alerting.repeat_interval_sec),
+                },
+                external_url: external_url.clone(),
+            },
+            metrics.clone(),
+            tracker,
+            stop.clone(),
+        )?
+    } else {
+        None
+    };
+    let rules = &standalone.rules;
+    let manager = RuleManager::new(
+        engine,
+        storage,
+        RuleOptions {
+            rule_files: rules.rule_files.clone(),
+            evaluation_interval: Duration::from_secs(rules.evaluation_interval_sec),
+            for_grace_period: Duration::from_secs(rules.for_grace_period_sec),
+            outage_tolerance: Duration::from_secs(rules.for_outage_tolerance_sec),
+            resend_delay: Duration::from_secs(alerting.resend_delay_sec),
+            external_url,
+        },
+        notifier,
+        metrics,
+        tracker.clone(),
+        stop.clone(),
+    );
+    manager
+        .reload()
+        .await
+        .map_err(|errors| format!("standalone.rules.rule_files: {errors}"))?;
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|err| format!("SIGHUP handler: {err}"))?;
+    let reloader = manager.clone();
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                hangup = hangups.recv() => if hangup.is_none() { return },
+            }
+            tracing::info!("SIGHUP: reloading the rule files");
+            // A refused reload has logged its errors; the running rules stay.
+            let _ = reloader.reload().await;
+        }
+    });
+    Ok(manager)
 }
 
 /// Retention and checkpoints on a timer; a last checkpoint at shutdown keeps the next start's

@@ -27,6 +27,26 @@ pub struct EndpointLabels {
     pub endpoint: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleGroupLabels {
+    pub group: String,
+    /// `success` or `error`.
+    pub result: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverLabels {
+    /// `local_webhook`, `alertmanager`, or `queue` (before either).
+    pub receiver: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    pub receiver: String,
+    /// `success` or `error`.
+    pub result: String,
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
@@ -36,6 +56,9 @@ pub struct Metrics {
     pub queries: Family<QueryLabels, Counter>,
     pub query_duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     pub remote_write_samples: Counter,
+    pub rule_evaluations: Family<RuleGroupLabels, Counter>,
+    pub notifications: Family<NotificationLabels, Counter>,
+    pub notifications_dropped: Family<ReceiverLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -44,6 +67,9 @@ impl Default for Metrics {
             queries: Family::default(),
             query_duration: Family::new_with_constructor(duration_histogram),
             remote_write_samples: Counter::default(),
+            rule_evaluations: Family::default(),
+            notifications: Family::default(),
+            notifications_dropped: Family::default(),
         }
     }
 }
@@ -65,14 +91,57 @@ impl Metrics {
             "Samples stored from remote-write requests",
             self.remote_write_samples.clone(),
         );
+        registry.register(
+            "rule_evaluations",
+            "Rule evaluations, by group and result",
+            self.rule_evaluations.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Alert notification requests, by receiver and result",
+            self.notifications.clone(),
+        );
+        registry.register(
+            "notifications_dropped",
+            "Alerts or groups dropped because a receiver fell too far behind",
+            self.notifications_dropped.clone(),
+        );
         registry.register_collector(Box::new(StorageCollector { storage }));
+    }
+
+    pub fn rule_evaluated(&self, group: &str, ok: bool) {
+        self.rule_evaluations
+            .get_or_create(&RuleGroupLabels {
+                group: group.to_owned(),
+                result: outcome(ok),
+            })
+            .inc();
+    }
+
+    pub fn notification_sent(&self, receiver: &str, ok: bool) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                receiver: receiver.to_owned(),
+                result: outcome(ok),
+            })
+            .inc();
+    }
+
+    pub fn notifications_dropped(&self, receiver: &str, count: usize) {
+        if count > 0 {
+            self.notifications_dropped
+                .get_or_create(&ReceiverLabels {
+                    receiver: receiver.to_owned(),
+                })
+                .inc_by(count as u64);
+        }
     }
 
     pub fn observe_query(&self, endpoint: &str, ok: bool, took: Duration) {
         self.queries
             .get_or_create(&QueryLabels {
                 endpoint: endpoint.to_owned(),
-                result: if ok { "success" } else { "error" }.to_owned(),
+                result: outcome(ok),
             })
             .inc();
         self.query_duration
@@ -81,6 +150,10 @@ impl Metrics {
             })
             .observe(took.as_secs_f64());
     }
+}
+
+fn outcome(ok: bool) -> String {
+    if ok { "success" } else { "error" }.to_owned()
 }
 
 /// The store's counters, read at scrape time.

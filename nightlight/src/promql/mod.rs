@@ -118,9 +118,13 @@ impl Engine {
 
     /// Evaluates `query` at `t` (ms).
     pub fn instant(&self, query: &str, t: i64, timeout: Option<Duration>) -> Result<Value> {
-        let expr = Self::parse(query)?;
-        let evaluator = self.prepare(&expr, t, t, 0, timeout)?;
-        let value = evaluator.eval(&expr, t)?;
+        self.instant_expr(&Self::parse(query)?, t, timeout)
+    }
+
+    /// Evaluates a parsed expression at `t` (ms), as rules do on every evaluation.
+    pub fn instant_expr(&self, expr: &Expr, t: i64, timeout: Option<Duration>) -> Result<Value> {
+        let evaluator = self.prepare(expr, t, t, 0, timeout)?;
+        let value = evaluator.eval(expr, t)?;
         Ok(match value {
             // Selectors carry sample times; the API reports the evaluation time.
             Value::Vector(samples) => Value::Vector(

@@ -98,6 +98,16 @@ self_scrape = false
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGHUP: nightlight reloads its rule files.
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// SIGKILL: no chance to flush or checkpoint.
     pub fn kill_hard(mut self) {
         self.child.kill().unwrap();
@@ -246,6 +256,64 @@ impl Exporter {
 
     pub fn set_status(&self, status: u16) {
         self.body.lock().unwrap().2 = status;
+    }
+}
+
+/// An HTTP server that keeps every JSON body POSTed to it: a webhook receiver.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::start_on(free_port()).await
+    }
+
+    /// On a given port, for a receiver that comes up late.
+    pub async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let kept = bodies.clone();
+        let app = axum::Router::new().fallback(axum::routing::post(
+            move |axum::Json(body): axum::Json<Value>| {
+                let kept = kept.clone();
+                async move {
+                    kept.lock().unwrap().push(body);
+                    StatusCode::OK
+                }
+            },
+        ));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url: format!("http://127.0.0.1:{port}/alerts"),
+            bodies,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` bodies have arrived, and returns them all.
+    pub async fn wait_for(&self, count: usize, log: impl Fn() -> String) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let received = self.received();
+            if received.len() >= count {
+                return received;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} notifications arrived: {received:#?}\n{}",
+                received.len(),
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
