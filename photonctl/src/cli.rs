@@ -282,6 +282,16 @@ pub enum MetricsCommand {
         #[command(flatten)]
         target: Nightlight,
     },
+    /// List pending and firing alerts with their labels, value and summary
+    Alerts {
+        #[command(flatten)]
+        target: Nightlight,
+    },
+    /// List rule groups and their rules with health, state and last error
+    Rules {
+        #[command(flatten)]
+        target: Nightlight,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -106,8 +106,99 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        MetricsCommand::Alerts { target } => {
+            let body = get(&target, "/api/v1/alerts", &[]).await?;
+            if target.output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+                return Ok(());
+            }
+            let alerts = body["data"]["alerts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if alerts.is_empty() {
+                println!("(no pending or firing alerts)");
+                return Ok(());
+            }
+            println!(
+                "{:<8} {:<24} {:<12} {:<50}  SUMMARY",
+                "STATE", "ACTIVE SINCE", "VALUE", "ALERT"
+            );
+            for alert in alerts {
+                let annotations = &alert["annotations"];
+                let summary = annotations
+                    .get("summary")
+                    .or_else(|| annotations.get("description"))
+                    .map_or_else(|| "-".to_owned(), text);
+                println!(
+                    "{:<8} {:<24} {:<12} {:<50}  {summary}",
+                    text(&alert["state"]),
+                    text(&alert["activeAt"])
+                        .chars()
+                        .take(23)
+                        .collect::<String>(),
+                    text(&alert["value"]),
+                    alert_name(&alert["labels"]),
+                );
+            }
+        }
+        MetricsCommand::Rules { target } => {
+            let body = get(&target, "/api/v1/rules", &[]).await?;
+            if target.output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+                return Ok(());
+            }
+            let groups = body["data"]["groups"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if groups.is_empty() {
+                println!("(no rule groups: set standalone.rules.rule_files)");
+            }
+            for group in groups {
+                println!(
+                    "{}  ({}, every {}s)",
+                    text(&group["name"]),
+                    text(&group["file"]),
+                    text(&group["interval"])
+                );
+                for rule in group["rules"].as_array().into_iter().flatten() {
+                    let kind = if rule["type"] == "alerting" {
+                        "alert"
+                    } else {
+                        "record"
+                    };
+                    let state = if rule["type"] == "alerting" {
+                        text(&rule["state"])
+                    } else {
+                        "-".to_owned()
+                    };
+                    println!(
+                        "  {kind:<6} {:<36} {:<4} {:<8} {}",
+                        text(&rule["name"]),
+                        text(&rule["health"]),
+                        state,
+                        rule.get("lastError")
+                            .map_or_else(|| text(&rule["query"]), text),
+                    );
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// `AlertName{label=value, ...}` without the alertname label repeated.
+fn alert_name(labels: &Value) -> String {
+    let name = labels["alertname"].as_str().unwrap_or("");
+    let rest: Vec<String> = labels
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| *key != "alertname")
+        .map(|(key, value)| format!("{key}={}", text(value)))
+        .collect();
+    format!("{name}{{{}}}", rest.join(", "))
 }
 
 #[cfg(test)]
@@ -120,5 +211,11 @@ mod tests {
         assert_eq!(series_name(&metric), r#"up{job="a"}"#);
         assert_eq!(series_name(&serde_json::json!({})), "{}");
         assert_eq!(series_name(&serde_json::json!({"__name__": "up"})), "up");
+    }
+
+    #[test]
+    fn alerts_print_their_name_first() {
+        let labels = serde_json::json!({"alertname": "Down", "instance": "a:1"});
+        assert_eq!(alert_name(&labels), "Down{instance=a:1}");
     }
 }

@@ -53,7 +53,7 @@ pub struct GroupSpec {
 pub struct RuleSpec {
     /// The recorded metric or the alert's name.
     pub name: String,
-    /// The expression as written (trimmed), shown by the API.
+    /// The expression in PromQL's canonical form, as the API shows it.
     pub query: String,
     pub expr: Expr,
     /// Label templates (alerting) or values (recording), in name order.
@@ -352,10 +352,8 @@ fn check_rule(
     match expr {
         Some(expr) if problems.is_empty() => Ok(RuleSpec {
             name,
-            query: rule
-                .expr
-                .map(|e| e.value.trim().to_owned())
-                .unwrap_or_default(),
+            // Printed back as Prometheus prints it (`sum by (job) (x)` for `sum(x) by (job)`).
+            query: expr.to_string(),
             expr,
             labels,
             kind: if is_alert {
@@ -439,6 +437,9 @@ groups:
             }
         );
         assert!(parse(Path::new("empty.yml"), "").expect("empty").is_empty());
+        let text = "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: sum(up)   by(job)\n";
+        let groups = parse(Path::new("rules.yml"), text).expect("loads");
+        assert_eq!(groups[0].rules[0].query, "sum by (job) (up)");
     }
 
     #[test]

@@ -620,6 +620,12 @@ fn rule_json(rule: &RuleSpec, state: &RuleState) -> Json {
         .iter()
         .map(|(name, value)| (name.clone(), Json::String(value.clone())))
         .collect();
+    // Prometheus writes a recording rule's missing labels as null.
+    let labels = if labels.is_empty() && rule.kind == RuleKind::Recording {
+        Json::Null
+    } else {
+        Json::Object(labels)
+    };
     let mut json = json!({
         "name": rule.name,
         "query": rule.query,
