@@ -12,7 +12,7 @@ COMPONENTS=(
   "lightningstor|http://127.0.0.1:9002|S3 http://127.0.0.1:9001, admin gRPC http://127.0.0.1:9000 (keys: .photon/lightningstor/data/initial-credentials; try: aws --endpoint-url http://127.0.0.1:9001 s3 ls)|--data-dir .photon/lightningstor/data --metadata-dir .photon/lightningstor/meta"
   "flashdns|http://127.0.0.1:8053|DNS udp+tcp 127.0.0.1:1053 (try: dig @127.0.0.1 -p 1053 www.example.com)|--zone-dir deploy/examples/zones"
   "fiberlb|http://127.0.0.1:8081|REST API http://127.0.0.1:8081/api/v1/loadbalancers; load balancer s3 on http://127.0.0.1:8088 in front of lightningstor (try: photonctl lb show s3)|--config deploy/fiberlb/run-local.toml"
-  "nightlight|http://127.0.0.1:9090|Prometheus API http://127.0.0.1:9090/api/v1/query, scraping every component (try: photonctl metrics query 'up')|--config deploy/nightlight/run-local.toml"
+  "nightlight|http://127.0.0.1:9090|web UI http://127.0.0.1:9090/, Prometheus API http://127.0.0.1:9090/api/v1/query, scraping every component with the shipped alert rules (try: photonctl metrics query 'up')|--config deploy/nightlight/run-local.toml"
 )
 
 source scripts/lib/packages.sh

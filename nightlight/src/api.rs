@@ -67,6 +67,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/-/healthy", get(|| async { "nightlight is Healthy.\n" }))
         .route("/-/ready", get(|| async { "nightlight is Ready.\n" }))
+        .merge(crate::ui::router())
         .with_state(api)
 }
 

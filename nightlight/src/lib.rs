@@ -14,6 +14,7 @@ pub mod rules;
 pub mod scrape;
 pub mod storage;
 pub mod timefmt;
+pub mod ui;
 pub mod wal;
 
 use std::process::ExitCode;

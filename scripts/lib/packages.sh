@@ -11,7 +11,7 @@ BUILD_PACKAGES=(
 # and Knot DNS as the reference server of flashdns's differential test; rclone and s3cmd
 # against lightningstor (aws-cli and boto3 come from PyPI, see ensure_s3_python_clients); nginx
 # as fiberlb's backend.
-TEST_PACKAGES=(etcd-client curl dnsutils knot-dnsutils knot rclone s3cmd python3-venv nginx prometheus prometheus-alertmanager)
+TEST_PACKAGES=(etcd-client curl dnsutils knot-dnsutils knot rclone s3cmd python3-venv nginx prometheus prometheus-alertmanager chromium chromium-driver)
 
 ensure_packages() {
   local missing=() package

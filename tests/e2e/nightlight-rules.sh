@@ -35,8 +35,10 @@ nightlight_check() { # rule-file: prints what nightlight says, and "exit N"
 }
 promtool_rc() { local rc=0; promtool check rules "$1" >/dev/null 2>&1 || rc=$?; echo "$rc"; }
 
-check "promtool accepts good.yml" 0 "$(promtool_rc "$rules/good.yml")"
-contains "nightlight accepts good.yml" "exit 0" "$(nightlight_check "$rules/good.yml")"
+for file in "$rules/good.yml" deploy/nightlight/rules/*.yml; do
+  check "promtool accepts $file" 0 "$(promtool_rc "$file")"
+  contains "nightlight accepts $file" "exit 0" "$(nightlight_check "$PWD/$file")"
+done
 while IFS='|' read -r file said; do
   check "promtool refuses $file" 1 "$(promtool_rc "$rules/$file")"
   verdict=$(nightlight_check "$rules/$file")
