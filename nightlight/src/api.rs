@@ -36,6 +36,8 @@ const MAX_IMPORT_BYTES: usize = 512 << 20;
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 pub struct Api {
+    /// `POST /-/reload` is allowed (`standalone.server.enable_lifecycle`).
+    pub lifecycle: bool,
     pub storage: Arc<Storage>,
     pub engine: Arc<Engine>,
     pub scrapes: Arc<ScrapeManager>,
@@ -467,6 +469,13 @@ async fn alerts(State(api): State<Arc<Api>>) -> Response {
 
 /// Prometheus's lifecycle reload: here, the rule files.
 async fn reload(State(api): State<Arc<Api>>) -> Response {
+    if !api.lifecycle {
+        return (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (standalone.server.enable_lifecycle); SIGHUP reloads.\n",
+        )
+            .into_response();
+    }
     match api.rules.reload().await {
         Ok(rules) => (StatusCode::OK, format!("reloaded {rules} rules\n")).into_response(),
         Err(errors) => (

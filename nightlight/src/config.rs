@@ -44,6 +44,9 @@ pub struct ServerSection {
     /// The spec's gRPC API (not served by this build; accepted so the spec's example loads).
     #[serde(default = "default_grpc_addr")]
     pub grpc_addr: SocketAddr,
+    /// Accept `POST /-/reload` (Prometheus's `--web.enable-lifecycle`); SIGHUP always works.
+    #[serde(default)]
+    pub enable_lifecycle: bool,
 }
 
 impl Default for ServerSection {
@@ -51,6 +54,7 @@ impl Default for ServerSection {
         Self {
             http_addr: default_http_addr(),
             grpc_addr: default_grpc_addr(),
+            enable_lifecycle: false,
         }
     }
 }

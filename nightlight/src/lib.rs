@@ -77,6 +77,7 @@ pub async fn run(mut service: Service<NightlightSections>) -> Result<ExitCode, S
     )
     .await?;
     let api = Arc::new(api::Api {
+        lifecycle: standalone.server.enable_lifecycle,
         storage: storage.clone(),
         engine,
         scrapes: scrapes.clone(),

@@ -29,7 +29,8 @@ pub struct EndpointLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleGroupLabels {
-    pub group: String,
+    /// `file;group`, as Prometheus labels its rule metrics.
+    pub rule_group: String,
     /// `success` or `error`.
     pub result: String,
 }
@@ -93,7 +94,7 @@ impl Metrics {
         );
         registry.register(
             "rule_evaluations",
-            "Rule evaluations, by group and result",
+            "Rule evaluations, by rule group (file;name) and result",
             self.rule_evaluations.clone(),
         );
         registry.register(
@@ -112,7 +113,7 @@ impl Metrics {
     pub fn rule_evaluated(&self, group: &str, ok: bool) {
         self.rule_evaluations
             .get_or_create(&RuleGroupLabels {
-                group: group.to_owned(),
+                rule_group: group.to_owned(),
                 result: outcome(ok),
             })
             .inc();

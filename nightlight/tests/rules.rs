@@ -176,6 +176,23 @@ async fn rules_record_series_and_alerts_go_pending_firing_resolved_with_notifica
         .collect();
     assert_eq!(states, ["firing", "pending"], "{history}");
 
+    // A reload that changes the alert's expression keeps its state (name and labels are the
+    // same, as Prometheus matches rules): still firing since the same instant, nothing sent.
+    std::fs::write(&rules, RULES.replace("load > 3", "load > 2")).unwrap();
+    nightlight.hangup();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = nightlight.get("/api/v1/rules?type=alert").await;
+        if body["data"]["groups"][0]["rules"][0]["query"] == "load > 2" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not reloaded: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = wait_for_alerts(&nightlight, &["HighLoad/a:firing"]).await;
+    assert_eq!(still["data"]["alerts"][0]["activeAt"], alert["activeAt"]);
+
     // The load drops: resolved, sent once with its end time, and gone from the API.
     exporter.set(&exposition(1.0, 1.0));
     wait_for_alerts(&nightlight, &[]).await;
@@ -208,7 +225,7 @@ async fn rules_record_series_and_alerts_go_pending_firing_resolved_with_notifica
     assert_eq!(alerting_rule["type"], "alerting");
     assert_eq!(alerting_rule["state"], "inactive");
     assert_eq!(alerting_rule["duration"], 2.0);
-    assert_eq!(alerting_rule["query"], "load > 3");
+    assert_eq!(alerting_rule["query"], "load > 2");
     let (_, only_alerts) = nightlight.get("/api/v1/rules?type=alert").await;
     assert_eq!(
         only_alerts["data"]["groups"][0]["rules"]
@@ -291,6 +308,14 @@ async fn alert_state_survives_a_restart() {
     );
     let (_, history) = nightlight.get("/api/v1/alerts").await;
     assert_eq!(alert_names(&history), ["HighLoad/a:firing"]);
+
+    // Without standalone.server.enable_lifecycle, /-/reload is refused as Prometheus refuses it.
+    let response = reqwest::Client::new()
+        .post(format!("{}/-/reload", nightlight.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 }
 
 #[tokio::test]
@@ -300,8 +325,9 @@ async fn a_bad_rule_file_is_refused_and_the_running_rules_stay() {
     std::fs::write(&rules, RULES).unwrap();
     let exporter = Exporter::start(&exposition(1.0, 1.0)).await;
     let receiver = Receiver::start().await;
-    let nightlight = Nightlight::start(
+    let nightlight = Nightlight::start_with_server(
         &dir.path().join("data"),
+        "enable_lifecycle = true",
         "",
         &format!(
             "{}\n{}",

@@ -49,15 +49,16 @@ function trim(value, digits) {
   return Number(value.toPrecision(digits)).toString();
 }
 
-// Ticks at 1, 2 or 5 times a power of ten covering [min, max].
+// Ticks at 1, 2 or 5 times a power of ten covering [min, max]; the caller widens a span too
+// small to divide (values equal up to rounding), so the step is never below float resolution.
 function valueTicks(min, max, count) {
-  const span = max - min || Math.abs(max) || 1;
-  const raw = span / count;
+  const raw = (max - min) / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+  const first = Math.ceil(min / step);
   const ticks = [];
-  for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step) {
-    ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+  for (let i = first; i * step <= max + step * 1e-9 && ticks.length <= 2 * count + 2; i++) {
+    ticks.push(i === 0 ? 0 : i * step);
   }
   return ticks;
 }
@@ -134,7 +135,8 @@ export class Chart {
     this.canvas.addEventListener("mousedown", (e) => {
       this.drag = { from: this.offsetX(e), to: this.offsetX(e) };
     });
-    window.addEventListener("mouseup", () => this.finishDrag());
+    this.onMouseUp = () => this.finishDrag();
+    window.addEventListener("mouseup", this.onMouseUp);
     this.resizer = new ResizeObserver(() => this.draw());
     this.resizer.observe(plot);
   }
@@ -147,12 +149,14 @@ export class Chart {
     this.end = end;
     this.stepMs = stepMs;
     this.hidden.clear();
+    this.range = null;
     this.renderLegend();
     this.draw();
   }
 
   destroy() {
     this.resizer.disconnect();
+    window.removeEventListener("mouseup", this.onMouseUp);
     this.root.remove();
   }
 
@@ -188,25 +192,39 @@ export class Chart {
         for (const [i, child] of [...this.legend.children].entries()) {
           child.classList.toggle("off", this.hidden.has(i));
         }
+        this.range = null;
         this.draw();
       });
       this.legend.append(item);
     });
   }
 
+  // The value range of the visible series (recomputed when the data or visibility changes).
+  valueRange() {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const series of this.visible()) {
+      for (const [, v] of series.points) {
+        if (Number.isFinite(v)) {
+          if (v < min) min = v;
+          if (v > max) max = v;
+        }
+      }
+    }
+    if (min === Infinity) return [0, 1];
+    if (min > 0 && min < max * 0.5) min = 0;
+    // Equal, or equal up to rounding: give the axis room around the value.
+    if (max - min <= Math.max(Math.abs(min), Math.abs(max)) * 1e-9) {
+      const pad = Math.abs(max) * 0.1 || 1;
+      return [min - pad, max + pad];
+    }
+    return [min, max];
+  }
+
   geometry() {
     const width = this.canvas.parentElement.clientWidth;
-    const values = [];
-    for (const series of this.visible()) {
-      for (const [, v] of series.points) if (Number.isFinite(v)) values.push(v);
-    }
-    let min = values.length ? Math.min(...values) : 0;
-    let max = values.length ? Math.max(...values) : 1;
-    if (min > 0 && min < max * 0.5) min = 0;
-    if (min === max) {
-      min -= Math.abs(min) * 0.1 || 1;
-      max += Math.abs(max) * 0.1 || 1;
-    }
+    if (!this.range) this.range = this.valueRange();
+    let [min, max] = this.range;
     const ticks = valueTicks(min, max, Math.max(2, Math.floor(this.height / 50)));
     min = Math.min(min, ticks[0]);
     max = Math.max(max, ticks[ticks.length - 1]);

@@ -249,8 +249,8 @@ export const DASHBOARDS = [
       {
         title: "Rule evaluations per second by result",
         queries: [{
-          expr: "sum by (group, result) (rate(photon_nightlight_rule_evaluations_total[5m]))",
-          legend: "{{group}} {{result}}",
+          expr: "sum by (rule_group, result) (rate(photon_nightlight_rule_evaluations_total[5m]))",
+          legend: "{{rule_group}} {{result}}",
         }],
       },
     ],

@@ -101,6 +101,7 @@ component_id = "e2e-nightlight"
 
 [standalone.server]
 http_addr = "127.0.0.1:$nl_port"
+enable_lifecycle = true
 
 [standalone.storage]
 data_dir = "$work/nightlight"

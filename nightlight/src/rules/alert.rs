@@ -5,17 +5,14 @@
 
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
-use serde::Serialize;
-
 use crate::labels::{Labels, METRIC_NAME};
+use rustc_hash::FxHashMap;
 
 /// How long a resolved alert is kept, so its resolution is sent again to receivers that missed
 /// it (Prometheus's `resolvedRetention`).
 pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertState {
     Inactive,
     Pending,
@@ -40,14 +37,14 @@ pub struct Alert {
     pub state: AlertState,
     pub value: f64,
     pub active_at: i64,
-    pub fired_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub last_sent_at: Option<i64>,
     pub keep_firing_since: Option<i64>,
 }
 
 impl Alert {
-    /// Prometheus's `needsSending`: new resolutions at once, everything else once per `resend`.
+    /// Prometheus's `needsSending`: new resolutions at once, everything else once `resend` has
+    /// passed since the last send.
     pub fn needs_sending(&self, now: i64, resend: Duration) -> bool {
         if self.state == AlertState::Pending {
             return false;
@@ -58,7 +55,7 @@ impl Alert {
         if self.resolved_at.is_some_and(|resolved| resolved > sent) {
             return true;
         }
-        sent + resend.as_millis() as i64 <= now
+        sent + (resend.as_millis() as i64) < now
     }
 }
 
@@ -98,7 +95,6 @@ impl AlertSet {
                             state: AlertState::Pending,
                             value: result.value,
                             active_at: t,
-                            fired_at: None,
                             resolved_at: None,
                             last_sent_at: None,
                             keep_firing_since: None,
@@ -131,7 +127,6 @@ impl AlertSet {
             }
             if alert.state == AlertState::Pending && t - alert.active_at >= hold {
                 alert.state = AlertState::Firing;
-                alert.fired_at = Some(t);
             }
             true
         });
@@ -197,7 +192,6 @@ impl AlertSet {
             alert.active_at = active_at;
             if t - active_at >= hold {
                 alert.state = AlertState::Firing;
-                alert.fired_at.get_or_insert(t);
             }
             restored += 1;
         }
@@ -317,7 +311,8 @@ mod tests {
         assert!(alert.needs_sending(0, resend));
         alert.last_sent_at = Some(0);
         assert!(!alert.needs_sending(30_000, resend));
-        assert!(alert.needs_sending(60_000, resend));
+        assert!(!alert.needs_sending(60_000, resend));
+        assert!(alert.needs_sending(60_001, resend));
         alert.resolved_at = Some(10_000);
         assert!(alert.needs_sending(10_000, resend));
     }

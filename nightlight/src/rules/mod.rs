@@ -12,7 +12,7 @@ pub mod notify;
 pub mod template;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use promql_parser::label::{MatchOp, Matcher};
@@ -31,8 +31,8 @@ use crate::timefmt::rfc3339;
 use crate::wal::LoggedSample;
 use alert::{AlertSet, AlertState, Firing};
 use file::{GroupSpec, RuleFileError, RuleKind, RuleSpec};
-use notify::{Notice, Notifier};
-use template::{TemplateData, TemplateQuery};
+use notify::{Notice, Notifier, pairs_json};
+use template::{Expander, TemplateData, TemplateQuery};
 
 #[derive(Debug, Clone)]
 pub struct RuleOptions {
@@ -51,8 +51,9 @@ pub struct RuleOptions {
     pub external_url: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Health {
+    #[default]
     Unknown,
     Ok,
     Err,
@@ -68,25 +69,18 @@ impl Health {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct RuleState {
     health: Health,
     last_error: Option<String>,
     last_evaluation: Option<i64>,
     evaluation_time: Duration,
     alerts: AlertSet,
-}
-
-impl Default for RuleState {
-    fn default() -> Self {
-        Self {
-            health: Health::Unknown,
-            last_error: None,
-            last_evaluation: None,
-            evaluation_time: Duration::ZERO,
-            alerts: AlertSet::default(),
-        }
-    }
+    /// Series the rule's last successful evaluation wrote: those missing from its next one get
+    /// a stale marker (a failed evaluation ends nothing, as in Prometheus).
+    written: FxHashSet<Labels>,
+    /// Alert state has been restored from the store (after the rule's first evaluation).
+    restored: bool,
 }
 
 #[derive(Debug, Default)]
@@ -94,10 +88,6 @@ struct GroupState {
     rules: Vec<RuleState>,
     last_evaluation: Option<i64>,
     evaluation_time: Duration,
-    /// Series the last evaluation wrote: those missing from the next one get a stale marker.
-    written: FxHashSet<Labels>,
-    /// Alert state has been restored from the store (after the first evaluation).
-    restored: bool,
     /// Replaced by a reload: evaluations stop.
     retired: bool,
 }
@@ -105,7 +95,10 @@ struct GroupState {
 struct Group {
     spec: GroupSpec,
     interval: Duration,
+    /// Held briefly (queries run without it), so the API never waits for an evaluation.
     state: Mutex<GroupState>,
+    /// Held for a whole evaluation, so a reload takes the state between two, never in one.
+    evaluating: Mutex<()>,
     stop: CancellationToken,
 }
 
@@ -113,6 +106,16 @@ impl Group {
     fn key(&self) -> (PathBuf, String) {
         (self.spec.file.clone(), self.spec.name.clone())
     }
+
+    /// Prometheus's `rule_group` label: `file;name`.
+    fn label(&self) -> String {
+        format!("{};{}", self.spec.file.display(), self.spec.name)
+    }
+}
+
+/// A lock that a panic elsewhere (in an evaluation, say) does not make unusable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub struct RuleManager {
@@ -190,58 +193,58 @@ impl RuleManager {
         Ok(rules)
     }
 
-    /// Swaps in groups for `specs`, carrying over the state of unchanged rules; returns the new
-    /// groups for the caller to start.
+    /// Swaps in groups for `specs`, carrying over the state of rules that kept their name and
+    /// labels (as Prometheus does, also when the expression changed); returns the new groups
+    /// for the caller to start. Series of rules that are gone get stale markers.
     fn replace_groups(&self, specs: Vec<GroupSpec>) -> Vec<Arc<Group>> {
-        let mut running = self.groups.lock().expect("groups lock");
-        let mut old: Vec<Arc<Group>> = std::mem::take(&mut *running);
+        // Readers keep seeing the old groups while evaluations in flight finish.
+        let mut old: Vec<Arc<Group>> = lock(&self.groups).clone();
+        let mut ended: Vec<Labels> = Vec::new();
         let mut fresh = Vec::new();
         for spec in specs {
             let interval = spec.interval.unwrap_or(self.options.evaluation_interval);
-            let mut state = GroupState {
-                rules: vec![RuleState::default(); spec.rules.len()],
-                ..GroupState::default()
-            };
+            let mut states = vec![RuleState::default(); spec.rules.len()];
             let key = (spec.file.clone(), spec.name.clone());
             if let Some(at) = old.iter().position(|group| group.key() == key) {
                 let previous = old.swap_remove(at);
-                previous.stop.cancel();
-                let mut before = previous.state.lock().expect("group state lock");
-                before.retired = true;
-                for (rule, state) in spec.rules.iter().zip(state.rules.iter_mut()) {
-                    let same = previous.spec.rules.iter().position(|r| same_rule(r, rule));
-                    if let Some(at) = same {
-                        *state = before.rules[at].clone();
+                let mut before = retire(&previous);
+                let mut taken = vec![false; before.rules.len()];
+                for (rule, state) in spec.rules.iter().zip(states.iter_mut()) {
+                    let same = previous.spec.rules.iter().enumerate().position(|(i, r)| {
+                        !taken[i] && r.name == rule.name && r.labels == rule.labels
+                    });
+                    if let Some(i) = same {
+                        taken[i] = true;
+                        *state = std::mem::take(&mut before.rules[i]);
                     }
                 }
-                state.written = std::mem::take(&mut before.written);
-                state.restored = before.restored;
+                for (state, taken) in before.rules.iter_mut().zip(taken) {
+                    if !taken {
+                        ended.extend(state.written.drain());
+                    }
+                }
             }
             fresh.push(Arc::new(Group {
                 spec,
                 interval,
-                state: Mutex::new(state),
+                state: Mutex::new(GroupState {
+                    rules: states,
+                    ..GroupState::default()
+                }),
+                evaluating: Mutex::new(()),
                 stop: self.stop.child_token(),
             }));
         }
-        // Groups that are gone: their series end now, as Prometheus marks them.
         for group in old {
-            group.stop.cancel();
-            let mut state = group.state.lock().expect("group state lock");
-            state.retired = true;
-            let gone: Vec<(Labels, f64)> = state
-                .written
-                .drain()
-                .map(|labels| (labels, stale_nan()))
-                .collect();
-            if let Err(err) = self.write(&gone, now_ms()) {
-                tracing::warn!(
-                    "could not end the series of removed rule group {:?}: {err}",
-                    group.spec.name
-                );
+            for state in &mut retire(&group).rules {
+                ended.extend(state.written.drain());
             }
         }
-        running.clone_from(&fresh);
+        let ended: Vec<(Labels, f64)> = ended.into_iter().map(|l| (l, stale_nan())).collect();
+        if let Err(err) = self.write(&ended, now_ms()) {
+            tracing::warn!("could not end the series of removed rules: {err}");
+        }
+        lock(&self.groups).clone_from(&fresh);
         fresh
     }
 
@@ -268,15 +271,13 @@ impl RuleManager {
     /// One evaluation of every rule of `group` at `t`, in order (a rule sees what the ones
     /// before it recorded).
     fn evaluate(&self, group: &Group, t: i64) {
-        let mut state = group.state.lock().expect("group state lock");
-        if state.retired {
+        let _evaluating = lock(&group.evaluating);
+        if lock(&group.state).retired {
             return;
         }
         let started = Instant::now();
-        let mut written = FxHashSet::default();
         let mut notices = Vec::new();
-        let restored = state.restored;
-        for (rule, rule_state) in group.spec.rules.iter().zip(state.rules.iter_mut()) {
+        for (at, rule) in group.spec.rules.iter().enumerate() {
             let rule_started = Instant::now();
             let outcome = match &rule.kind {
                 RuleKind::Recording => self.record(rule, group.spec.limit, t),
@@ -284,30 +285,54 @@ impl RuleManager {
                     hold,
                     keep_firing_for,
                     annotations,
-                } => self
-                    .alert(rule, annotations, group.spec.limit, t)
-                    .map(|results| {
-                        let alerts = &mut rule_state.alerts;
-                        alerts.advance(t, results, *hold, *keep_firing_for);
-                        notices.extend(self.due_notices(rule, alerts, group.interval, t));
-                        if restored {
-                            alerts.state_series()
-                        } else {
-                            Vec::new()
+                } => {
+                    let results = self.alert(rule, annotations, t);
+                    let mut state = lock(&group.state);
+                    let rule_state = &mut state.rules[at];
+                    match results {
+                        Ok(results) if group.spec.limit > 0 && results.len() > group.spec.limit => {
+                            // As Prometheus: no alerts rather than an arbitrary part of them.
+                            rule_state.alerts = AlertSet::default();
+                            Err(format!(
+                                "exceeded limit of {} with {} alerts",
+                                group.spec.limit,
+                                results.len()
+                            ))
                         }
-                    }),
+                        Ok(results) => {
+                            let alerts = &mut rule_state.alerts;
+                            alerts.advance(t, results, *hold, *keep_firing_for);
+                            notices.extend(self.due_notices(rule, alerts, group.interval, t));
+                            Ok(if rule_state.restored {
+                                alerts.state_series()
+                            } else {
+                                Vec::new()
+                            })
+                        }
+                        Err(err) => Err(err),
+                    }
+                }
             };
             let outcome = outcome.and_then(|series| {
                 self.write(&series, t)?;
-                written.extend(series.into_iter().map(|(labels, _)| labels));
-                Ok(())
+                Ok(series)
             });
-            self.metrics
-                .rule_evaluated(&group.spec.name, outcome.is_ok());
-            match outcome {
-                Ok(()) => {
+            self.metrics.rule_evaluated(&group.label(), outcome.is_ok());
+            let mut state = lock(&group.state);
+            let rule_state = &mut state.rules[at];
+            let ended = match outcome {
+                Ok(series) => {
+                    let written: FxHashSet<Labels> =
+                        series.into_iter().map(|(labels, _)| labels).collect();
+                    let ended: Vec<(Labels, f64)> = rule_state
+                        .written
+                        .difference(&written)
+                        .map(|labels| (labels.clone(), stale_nan()))
+                        .collect();
+                    rule_state.written = written;
                     rule_state.health = Health::Ok;
                     rule_state.last_error = None;
+                    ended
                 }
                 Err(err) => {
                     if rule_state.last_error.as_deref() != Some(err.as_str()) {
@@ -320,30 +345,21 @@ impl RuleManager {
                     }
                     rule_state.health = Health::Err;
                     rule_state.last_error = Some(err);
+                    Vec::new()
                 }
-            }
+            };
             rule_state.last_evaluation = Some(t);
             rule_state.evaluation_time = rule_started.elapsed();
+            drop(state);
+            if let Err(err) = self.write(&ended, t) {
+                tracing::warn!("rule {:?}: stale markers not written: {err}", rule.name);
+            }
         }
-        let ended: Vec<(Labels, f64)> = state
-            .written
-            .iter()
-            .filter(|labels| !written.contains(*labels))
-            .map(|labels| (labels.clone(), stale_nan()))
-            .collect();
-        if let Err(err) = self.write(&ended, t) {
-            tracing::warn!(
-                "rule group {:?}: stale markers not written: {err}",
-                group.spec.name
-            );
-        }
-        state.written = written;
-        if !state.restored {
-            self.restore(group, &mut state, t);
-            state.restored = true;
-        }
+        self.restore(group, t);
+        let mut state = lock(&group.state);
         state.last_evaluation = Some(t);
         state.evaluation_time = started.elapsed();
+        drop(state);
         if let Some(notifier) = &self.notifier {
             notifier.send(notices);
         }
@@ -414,10 +430,11 @@ impl RuleManager {
         &self,
         rule: &RuleSpec,
         annotations: &[(String, String)],
-        limit: usize,
         t: i64,
     ) -> Result<Vec<Firing>, String> {
         let query = self.template_query(t);
+        let label_templates = Expander::new(&rule.labels, &query);
+        let annotation_templates = Expander::new(annotations, &query);
         let mut results = Vec::new();
         let mut seen = FxHashSet::default();
         for (labels, value) in self.query(rule, t)? {
@@ -427,14 +444,8 @@ impl RuleManager {
                 value,
                 external_url: &self.options.external_url,
             };
-            let expand = |pairs: &[(String, String)]| -> Vec<(String, String)> {
-                pairs
-                    .iter()
-                    .map(|(name, text)| (name.clone(), template::expand(name, text, &data, &query)))
-                    .collect()
-            };
             let mut builder = labels.builder();
-            for (name, value) in expand(&rule.labels) {
+            for (name, value) in label_templates.expand(&data) {
                 builder.set(name, value);
             }
             builder.set("alertname".into(), rule.name.clone());
@@ -447,15 +458,9 @@ impl RuleManager {
             }
             results.push(Firing {
                 labels: alert_labels,
-                annotations: expand(annotations),
+                annotations: annotation_templates.expand(&data),
                 value,
             });
-        }
-        if limit > 0 && results.len() > limit {
-            return Err(format!(
-                "exceeded limit of {limit} with {} alerts",
-                results.len()
-            ));
         }
         Ok(results)
     }
@@ -492,11 +497,16 @@ impl RuleManager {
         notices
     }
 
-    /// After the first evaluation: the alerts' `for` progress from before a restart.
-    fn restore(&self, group: &Group, state: &mut GroupState, t: i64) {
+    /// After a rule's first evaluation: its alerts' `for` progress from before a restart.
+    fn restore(&self, group: &Group, t: i64) {
         let grace = self.options.for_grace_period;
         let since = t - self.options.outage_tolerance.as_millis() as i64;
+        let mut state = lock(&group.state);
         for (rule, rule_state) in group.spec.rules.iter().zip(state.rules.iter_mut()) {
+            if rule_state.restored {
+                continue;
+            }
+            rule_state.restored = true;
             let RuleKind::Alerting { hold, .. } = &rule.kind else {
                 continue;
             };
@@ -564,11 +574,11 @@ impl RuleManager {
     /// `/api/v1/rules`: every group with its rules' state; `kind` keeps only `alert` or
     /// `record` rules.
     pub fn rules_json(&self, kind: Option<&str>) -> Json {
-        let groups = self.groups.lock().expect("groups lock").clone();
+        let groups = lock(&self.groups).clone();
         let groups: Vec<Json> = groups
             .iter()
             .map(|group| {
-                let state = group.state.lock().expect("group state lock");
+                let state = lock(&group.state);
                 let rules: Vec<Json> = group
                     .spec
                     .rules
@@ -597,10 +607,10 @@ impl RuleManager {
 
     /// `/api/v1/alerts`: every pending and firing alert.
     pub fn alerts_json(&self) -> Json {
-        let groups = self.groups.lock().expect("groups lock").clone();
+        let groups = lock(&self.groups).clone();
         let mut alerts = Vec::new();
         for group in &groups {
-            let state = group.state.lock().expect("group state lock");
+            let state = lock(&group.state);
             for rule in &state.rules {
                 alerts.extend(rule.alerts.active().into_iter().map(alert_json));
             }
@@ -609,22 +619,21 @@ impl RuleManager {
     }
 }
 
-/// A rule keeps its alerts across a reload when nothing that defines them changed.
-fn same_rule(a: &RuleSpec, b: &RuleSpec) -> bool {
-    a.name == b.name && a.query == b.query && a.labels == b.labels
+/// Stops a replaced group: waits for an evaluation in flight, and returns its final state.
+fn retire(group: &Group) -> MutexGuard<'_, GroupState> {
+    group.stop.cancel();
+    let _between_evaluations = lock(&group.evaluating);
+    let mut state = lock(&group.state);
+    state.retired = true;
+    state
 }
 
 fn rule_json(rule: &RuleSpec, state: &RuleState) -> Json {
-    let labels: serde_json::Map<String, Json> = rule
-        .labels
-        .iter()
-        .map(|(name, value)| (name.clone(), Json::String(value.clone())))
-        .collect();
     // Prometheus writes a recording rule's missing labels as null.
-    let labels = if labels.is_empty() && rule.kind == RuleKind::Recording {
+    let labels = if rule.labels.is_empty() && rule.kind == RuleKind::Recording {
         Json::Null
     } else {
-        Json::Object(labels)
+        pairs_json(&rule.labels)
     };
     let mut json = json!({
         "name": rule.name,
@@ -656,12 +665,7 @@ fn rule_json(rule: &RuleSpec, state: &RuleState) -> Json {
             json["state"] = rule_state.as_str().into();
             json["duration"] = hold.as_secs_f64().into();
             json["keepFiringFor"] = keep_firing_for.as_secs_f64().into();
-            json["annotations"] = Json::Object(
-                annotations
-                    .iter()
-                    .map(|(name, value)| (name.clone(), Json::String(value.clone())))
-                    .collect(),
-            );
+            json["annotations"] = pairs_json(annotations);
             json["alerts"] = Json::Array(active.into_iter().map(alert_json).collect());
         }
     }
@@ -669,14 +673,9 @@ fn rule_json(rule: &RuleSpec, state: &RuleState) -> Json {
 }
 
 fn alert_json(alert: &alert::Alert) -> Json {
-    let annotations: serde_json::Map<String, Json> = alert
-        .annotations
-        .iter()
-        .map(|(name, value)| (name.clone(), Json::String(value.clone())))
-        .collect();
     json!({
         "labels": alert.labels,
-        "annotations": annotations,
+        "annotations": pairs_json(&alert.annotations),
         "state": alert.state.as_str(),
         "activeAt": rfc3339(Some(alert.active_at)),
         "value": go_exponent(alert.value),

@@ -10,8 +10,8 @@
 //! receiver, which keeps only the newest version of each group (or alert) and retries with
 //! backoff while the receiver is down.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
@@ -75,7 +75,8 @@ pub fn fingerprint(labels: &Labels) -> String {
     format!("{hash:016x}")
 }
 
-fn pairs_json(pairs: &[(String, String)]) -> Json {
+/// `{"name": "value", ...}`
+pub fn pairs_json(pairs: &[(String, String)]) -> Json {
     Json::Object(
         pairs
             .iter()
@@ -271,71 +272,66 @@ fn common(mut sets: impl Iterator<Item = Vec<(String, String)>>) -> Vec<(String,
     shared
 }
 
-/// The newest version of each item waiting for a receiver; sending never blocks the producer.
+/// Items waiting for a receiver, oldest first; putting never blocks the producer.
+///
+/// Alertmanager keeps the newest state of each alert, so its outbox `coalesces`: a newer
+/// version of an alert replaces the waiting one. A webhook receiver must see every
+/// notification of a group in order (a resolution is only in the one that announced it), so
+/// its outbox keeps them all.
 struct Outbox {
+    coalesce: bool,
     items: Mutex<OutboxItems>,
     wake: Notify,
 }
 
 #[derive(Default)]
 struct OutboxItems {
-    /// Key → (version, body).
-    pending: BTreeMap<String, (u64, Json)>,
+    /// (key, version, body), oldest first.
+    pending: VecDeque<(String, u64, Json)>,
     version: u64,
 }
 
 impl Outbox {
-    fn new() -> Self {
+    fn new(coalesce: bool) -> Self {
         Self {
+            coalesce,
             items: Mutex::new(OutboxItems::default()),
             wake: Notify::new(),
         }
     }
 
-    /// Returns how many older items were dropped to stay within capacity.
+    /// Returns how many of the oldest items were dropped to stay within capacity.
     fn put(&self, entries: impl IntoIterator<Item = (String, Json)>) -> usize {
-        let mut items = self.items.lock().expect("outbox lock");
+        let mut items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
         for (key, body) in entries {
+            if self.coalesce {
+                items.pending.retain(|(waiting, _, _)| *waiting != key);
+            }
             items.version += 1;
             let version = items.version;
-            items.pending.insert(key, (version, body));
+            items.pending.push_back((key, version, body));
         }
-        let mut dropped = 0;
-        while items.pending.len() > OUTBOX_CAPACITY {
-            let oldest = items
-                .pending
-                .iter()
-                .min_by_key(|(_, (version, _))| *version)
-                .map(|(key, _)| key.clone())
-                .expect("not empty");
-            items.pending.remove(&oldest);
-            dropped += 1;
-        }
+        let dropped = items.pending.len().saturating_sub(OUTBOX_CAPACITY);
+        items.pending.drain(..dropped);
         drop(items);
         self.wake.notify_one();
         dropped
     }
 
+    /// The oldest `most` items.
     fn take(&self, most: usize) -> Vec<(String, u64, Json)> {
-        let items = self.items.lock().expect("outbox lock");
-        let mut batch: Vec<_> = items
-            .pending
-            .iter()
-            .map(|(key, (version, body))| (key.clone(), *version, body.clone()))
-            .collect();
-        batch.sort_by_key(|(_, version, _)| *version);
-        batch.truncate(most);
-        batch
+        let items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
+        items.pending.iter().take(most).cloned().collect()
     }
 
-    /// Forgets what was delivered, unless a newer version came in meanwhile.
-    fn delivered(&self, batch: &[(String, u64, Json)]) {
-        let mut items = self.items.lock().expect("outbox lock");
-        for (key, version, _) in batch {
-            if items.pending.get(key).is_some_and(|(v, _)| v == version) {
-                items.pending.remove(key);
-            }
-        }
+    /// Forgets what was delivered (or given up on), unless a newer version replaced it.
+    fn done(&self, batch: &[(String, u64, Json)]) {
+        let mut items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
+        items.pending.retain(|(key, version, _)| {
+            !batch
+                .iter()
+                .any(|(sent, sent_version, _)| sent == key && sent_version == version)
+        });
     }
 }
 
@@ -364,7 +360,7 @@ impl Notifier {
             .map_err(|err| format!("notification client: {err}"))?;
         let (sender, mut receiver) = mpsc::channel::<Vec<Notice>>(CHANNEL_CAPACITY);
         let webhook = options.webhook.map(|url| {
-            let outbox = Arc::new(Outbox::new());
+            let outbox = Arc::new(Outbox::new(false));
             let delivery = Delivery {
                 receiver: "local_webhook",
                 url,
@@ -384,7 +380,7 @@ impl Notifier {
             )
         });
         let alertmanager = options.alertmanager.map(|url| {
-            let outbox = Arc::new(Outbox::new());
+            let outbox = Arc::new(Outbox::new(true));
             let delivery = Delivery {
                 receiver: "alertmanager",
                 url: format!("{}/api/v2/alerts", url.trim_end_matches('/')),
@@ -484,7 +480,7 @@ impl Delivery {
             };
             match self.post(&body).await {
                 Ok(()) => {
-                    self.outbox.delivered(&batch);
+                    self.outbox.done(&batch);
                     self.metrics.notification_sent(self.receiver, true);
                     if failing {
                         tracing::info!(
@@ -496,7 +492,20 @@ impl Delivery {
                     failing = false;
                     retry = FIRST_RETRY;
                 }
-                Err(err) => {
+                Err(Failure::Refused(err)) => {
+                    // Sending it again would be refused again, and hold up everything after.
+                    self.outbox.done(&batch);
+                    self.metrics.notification_sent(self.receiver, false);
+                    self.metrics
+                        .notifications_dropped(self.receiver, batch.len());
+                    tracing::error!(
+                        "{} at {} refused {} notifications, which are dropped: {err}",
+                        self.receiver,
+                        self.url,
+                        batch.len()
+                    );
+                }
+                Err(Failure::Retry(err)) => {
                     self.metrics.notification_sent(self.receiver, false);
                     if !failing {
                         tracing::warn!(
@@ -516,22 +525,37 @@ impl Delivery {
         }
     }
 
-    async fn post(&self, body: &Json) -> Result<(), String> {
+    async fn post(&self, body: &Json) -> Result<(), Failure> {
         let response = self
             .client
             .post(&self.url)
             .json(body)
             .send()
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| Failure::Retry(err.to_string()))?;
         let status = response.status();
         if status.is_success() {
-            Ok(())
-        } else {
-            let text = response.text().await.unwrap_or_default();
-            Err(format!("HTTP {status}: {}", text.trim()))
+            return Ok(());
         }
+        let text = response.text().await.unwrap_or_default();
+        let reason = format!("HTTP {status}: {}", text.trim());
+        // 4xx is the receiver saying no to this request (but 408 and 429 mean "later").
+        let permanent = status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+        Err(if permanent {
+            Failure::Refused(reason)
+        } else {
+            Failure::Retry(reason)
+        })
     }
+}
+
+enum Failure {
+    /// Worth sending again: the receiver is down, overloaded or failed.
+    Retry(String),
+    /// The receiver refused the request itself.
+    Refused(String),
 }
 
 #[cfg(test)]
@@ -629,16 +653,27 @@ mod tests {
     }
 
     #[test]
-    fn the_outbox_keeps_the_newest_version() {
-        let outbox = Outbox::new();
+    fn a_coalescing_outbox_keeps_the_newest_version() {
+        let outbox = Outbox::new(true);
         outbox.put([("g".to_owned(), json!(1))]);
         let batch = outbox.take(10);
         outbox.put([("g".to_owned(), json!(2))]);
-        outbox.delivered(&batch);
+        outbox.done(&batch);
         let left = outbox.take(10);
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].2, json!(2));
-        outbox.delivered(&left);
+        outbox.done(&left);
         assert!(outbox.take(10).is_empty());
+    }
+
+    #[test]
+    fn a_webhook_outbox_keeps_every_notification_in_order() {
+        let outbox = Outbox::new(false);
+        outbox.put([("g".to_owned(), json!("a resolved"))]);
+        outbox.put([("g".to_owned(), json!("b firing"))]);
+        let first = outbox.take(1);
+        assert_eq!(first[0].2, json!("a resolved"));
+        outbox.done(&first);
+        assert_eq!(outbox.take(1)[0].2, json!("b firing"));
     }
 }

@@ -98,18 +98,46 @@ fn expr_functions(expr: &Expr, unknown: &mut Vec<String>) {
     }
 }
 
-/// `text` expanded for `data`; a failure is the error text, as Prometheus shows it.
-pub fn expand(name: &str, text: &str, data: &TemplateData, query: &TemplateQuery) -> String {
-    if !text.contains("{{") {
-        return text.to_owned();
+/// A rule's label or annotation templates, parsed once per evaluation and expanded for each
+/// element of the result.
+pub struct Expander {
+    /// (name, the template, or the plain text when there is no action in it)
+    templates: Vec<(String, Result<Template, String>, String)>,
+}
+
+impl Expander {
+    pub fn new(pairs: &[(String, String)], query: &TemplateQuery) -> Self {
+        let templates = pairs
+            .iter()
+            .map(|(name, text)| {
+                let parsed = if text.contains("{{") {
+                    parse(text, query)
+                } else {
+                    Err(String::new())
+                };
+                (name.clone(), parsed, text.clone())
+            })
+            .collect();
+        Self { templates }
     }
-    parse(text, query)
-        .and_then(|template| {
-            template
-                .execute_to_string(&context(data))
-                .map_err(|err| err.to_string())
-        })
-        .unwrap_or_else(|err| format!("<error expanding template: {name}: {err}>"))
+
+    /// Every template expanded for `data`; a failure is the error text, as Prometheus shows it.
+    pub fn expand(&self, data: &TemplateData) -> Vec<(String, String)> {
+        let context = context(data);
+        self.templates
+            .iter()
+            .map(|(name, parsed, text)| {
+                let value = match parsed {
+                    Ok(template) => template
+                        .execute_to_string(&context)
+                        .unwrap_or_else(|err| format!("<error expanding template: {name}: {err}>")),
+                    Err(err) if err.is_empty() => text.clone(),
+                    Err(err) => format!("<error expanding template: {name}: {err}>"),
+                };
+                (name.clone(), value)
+            })
+            .collect()
+    }
 }
 
 fn parse(text: &str, query: &TemplateQuery) -> Result<Template, String> {
@@ -363,7 +391,9 @@ fn title(args: &[Value]) -> gotmpl::Result<Value> {
         } else {
             out.push(c);
         }
-        at_word_start = !c.is_alphanumeric();
+        // Go's strings.Title: letters, digits and `_` continue a word, as do non-ASCII symbols.
+        at_word_start =
+            c.is_whitespace() || (c.is_ascii() && !(c.is_ascii_alphanumeric() || c == '_'));
     }
     Ok(string(out))
 }
@@ -390,32 +420,35 @@ fn regex_replace_all(args: &[Value]) -> gotmpl::Result<Value> {
     ))
 }
 
+/// Go's net.SplitHostPort: `host:port` or `[host]:port`; `None` for anything else (such as
+/// a bare IPv6 address).
+fn split_host_port(address: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:")?;
+        return Some((host, port));
+    }
+    let (host, port) = address.split_once(':')?;
+    (!port.contains(':')).then_some((host, port))
+}
+
 fn strip_port(args: &[Value]) -> gotmpl::Result<Value> {
     let address = text(&exactly("stripPort", args, 1)?[0]);
-    let host = match address.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
-            host.trim_start_matches('[').trim_end_matches(']')
-        }
-        _ => address.as_str(),
-    };
+    let host = split_host_port(&address).map_or(address.as_str(), |(host, _)| host);
     Ok(string(host.to_owned()))
 }
 
 fn strip_domain(args: &[Value]) -> gotmpl::Result<Value> {
     let address = text(&exactly("stripDomain", args, 1)?[0]);
-    let (host, port) = match address.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
-            (host, format!(":{port}"))
-        }
-        _ => (address.as_str(), String::new()),
-    };
-    let is_ip = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
-    let short = if is_ip {
-        host
-    } else {
-        host.split('.').next().unwrap_or(host)
-    };
-    Ok(string(format!("{short}{port}")))
+    let (host, port) = split_host_port(&address).unwrap_or((address.as_str(), ""));
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(string(address.clone()));
+    }
+    let short = host.split('.').next().unwrap_or(host);
+    Ok(string(match port {
+        "" => short.to_owned(),
+        port if short.contains(':') => format!("[{short}]:{port}"),
+        port => format!("{short}:{port}"),
+    }))
 }
 
 fn identity(args: &[Value]) -> gotmpl::Result<Value> {
@@ -510,7 +543,12 @@ mod tests {
             value,
             external_url: "http://nightlight:9090",
         };
-        expand("summary", text, &data, &no_query())
+        expand_one(text, &data, &no_query())
+    }
+
+    fn expand_one(text: &str, data: &TemplateData, query: &TemplateQuery) -> String {
+        let pairs = [("summary".to_owned(), text.to_owned())];
+        Expander::new(&pairs, query).expand(data).remove(0).1
     }
 
     #[test]
@@ -523,6 +561,18 @@ mod tests {
             "db-1:9100 of node is 2.5"
         );
         assert_eq!(render("{{ $labels.instance | stripPort }}", 0.0), "db-1");
+        assert_eq!(
+            render(r#"{{ stripPort "::1" }} {{ stripPort "[::1]:9" }}"#, 0.0),
+            "::1 ::1"
+        );
+        assert_eq!(
+            render(
+                r#"{{ stripDomain "db.example.com:9100" }} {{ stripDomain "10.0.0.1:9" }}"#,
+                0.0
+            ),
+            "db:9100 10.0.0.1:9"
+        );
+        assert_eq!(render(r#"{{ title "big room_a-b" }}"#, 0.0), "Big Room_a-B");
         assert_eq!(render(r#"{{ printf "%.1f" $value }}"#, 0.25), "0.2");
         assert_eq!(render(r#"{{ printf "%.2f" $value }}"#, 5.0), "5.00");
         assert_eq!(render("{{ $value }}", -2.5), "-2.5");
@@ -577,8 +627,7 @@ mod tests {
             assert_eq!(expression, "up");
             Ok(vec![(Labels::from_pairs([("instance", "b")]), 7.0)])
         });
-        let text = expand(
-            "summary",
+        let text = expand_one(
             r#"{{ with query "up" }}{{ . | first | label "instance" }}={{ . | first | value }}{{ end }}"#,
             &data,
             &answer,

@@ -30,6 +30,16 @@ impl Nightlight {
     /// Runs nightlight on `data_dir` with `extra` TOML appended to the config (scrape targets,
     /// more `[standalone.collection]` keys).
     pub async fn start(data_dir: &Path, collection: &str, extra: &str) -> Self {
+        Self::start_with_server(data_dir, "", collection, extra).await
+    }
+
+    /// [`Nightlight::start`] with more `[standalone.server]` keys.
+    pub async fn start_with_server(
+        data_dir: &Path,
+        server: &str,
+        collection: &str,
+        extra: &str,
+    ) -> Self {
         let port = free_port();
         let config = data_dir.with_extension("toml");
         std::fs::write(
@@ -40,6 +50,7 @@ component_id = "test-nightlight"
 
 [standalone.server]
 http_addr = "127.0.0.1:{port}"
+{server}
 
 [standalone.storage]
 data_dir = "{}"
