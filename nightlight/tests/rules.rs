@@ -409,3 +409,83 @@ async fn a_bad_rule_file_is_refused_and_the_running_rules_stay() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn a_failing_rule_keeps_its_series_and_a_refusing_receiver_does_not_block_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"
+groups:
+  - name: limited
+    interval: 1s
+    limit: 1
+    rules:
+      - record: host:load:copy
+        expr: load
+      - alert: AnyLoad
+        expr: load > 0
+"#,
+    )
+    .unwrap();
+    let exporter = Exporter::start("# TYPE load gauge\nload{host=\"a\"} 5\n").await;
+    let receiver = Receiver::start().await;
+    receiver.set_status(400);
+    let nightlight = Nightlight::start(
+        &dir.path().join("data"),
+        "",
+        &format!(
+            "{}\n{}",
+            scrape_job("node", &[&exporter], ""),
+            alerting(&rules, &receiver.url, "")
+        ),
+    )
+    .await;
+    nightlight
+        .wait_for(r#"host:load:copy{host="a"}"#, |v| v == 5.0)
+        .await;
+
+    // The receiver refuses the notification: dropped with a log line, not retried forever.
+    receiver.wait_for(1, || nightlight.log_text()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !nightlight
+        .log_text()
+        .contains("refused 1 notifications, which are dropped")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            nightlight.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a refused request is not sent again"
+    );
+
+    // A second host puts the rules over the group's limit: they fail, and what they wrote
+    // before stays (a stale marker would make it vanish at once).
+    exporter.set("# TYPE load gauge\nload{host=\"a\"} 5\nload{host=\"b\"} 6\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = nightlight.get("/api/v1/rules").await;
+        let rule = &body["data"]["groups"][0]["rules"][0];
+        if rule["health"] == "err" {
+            assert_eq!(rule["lastError"], "exceeded limit of 1 with 2 series");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        nightlight.value(r#"host:load:copy{host="a"}"#).await,
+        Some(5.0)
+    );
+    // Over its limit, the alerting rule shows no alerts, as in Prometheus.
+    wait_for_alerts(&nightlight, &[]).await;
+}

@@ -34,6 +34,15 @@ function fill(node, ...children) {
   }
 }
 
+// Runs load() now and every `seconds` while `node` is on the page (and the tab is visible).
+function keepFresh(node, seconds, load) {
+  load();
+  const timer = setInterval(() => {
+    if (!document.body.contains(node)) clearInterval(timer);
+    else if (!document.hidden) load();
+  }, seconds * 1000);
+}
+
 function badge(text, kind) {
   return el("span", { class: `badge badge-${kind}` }, text);
 }
@@ -302,8 +311,11 @@ function resultTable(data) {
     el("tbody", {}, rows));
 }
 
-async function alertsPage(root) {
+function alertsPage(root) {
   const shown = new Set(["firing", "pending"]);
+  // Rules the operator opened or closed stay so across refreshes.
+  const opened = new Map();
+  let groups = null;
   const body = el("div", {});
   const filters = el("div", { class: "filters" }, ["firing", "pending", "inactive"].map((state) => {
     const box = el("input", { type: "checkbox", checked: shown.has(state) ? "" : null, onchange: () => {
@@ -313,14 +325,8 @@ async function alertsPage(root) {
     return el("label", {}, box, ` ${state}`);
   }));
   root.replaceChildren(el("h1", {}, "Alerts"), filters, body);
-  let groups;
-  try {
-    groups = (await api("/api/v1/rules", { type: "alert" })).groups;
-  } catch (err) {
-    body.replaceChildren(errorBox(err.message));
-    return;
-  }
   function render() {
+    if (!groups) return;
     const rules = groups.flatMap((group) => group.rules.map((rule) => ({ ...rule, group: group.name, file: group.file })));
     const counts = { firing: 0, pending: 0, inactive: 0 };
     for (const rule of rules) counts[rule.state] += 1;
@@ -328,19 +334,32 @@ async function alertsPage(root) {
     fill(body,
       el("p", { class: "summary" }, badge(`${counts.firing} firing`, "firing"), " ", badge(`${counts.pending} pending`, "pending"), " ", badge(`${counts.inactive} inactive`, "inactive")),
       rules.length ? null : el("p", { class: "hint" }, "No alerting rules are loaded: list rule files in standalone.rules.rule_files."),
-      visible.map((rule) => el("details", { class: `alert-rule state-${rule.state}`, open: rule.state === "firing" ? "" : null },
-        el("summary", {}, badge(rule.state, rule.state), " ", el("b", {}, rule.name), ` (${rule.alerts.length} active)`, el("span", { class: "muted" }, ` ${rule.group} · ${rule.file}`)),
-        el("pre", { class: "rule-def" }, ruleText(rule)),
-        rule.alerts.length ? el("table", { class: "results" },
-          el("thead", {}, el("tr", {}, ["Labels", "State", "Active since", "Value", "Annotations"].map((h) => el("th", {}, h)))),
-          el("tbody", {}, rule.alerts.map((alert) => el("tr", {},
-            el("td", {}, labelChips(alert.labels, ["alertname"])),
-            el("td", {}, badge(alert.state, alert.state)),
-            el("td", {}, `${formatInstant(Date.parse(alert.activeAt))} (${ago(alert.activeAt)})`),
-            el("td", { class: "num" }, alert.value),
-            el("td", {}, Object.entries(alert.annotations).map(([k, v]) => el("div", {}, el("b", {}, `${k}: `), v))))))) : null)));
+      visible.map((rule) => {
+        const key = `${rule.file};${rule.group};${rule.name}`;
+        const open = opened.has(key) ? opened.get(key) : rule.state === "firing";
+        const details = el("details", { class: `alert-rule state-${rule.state}`, open: open ? "" : null },
+          el("summary", {}, badge(rule.state, rule.state), " ", el("b", {}, rule.name), ` (${rule.alerts.length} active)`, el("span", { class: "muted" }, ` ${rule.group} · ${rule.file}`)),
+          el("pre", { class: "rule-def" }, ruleText(rule)),
+          rule.alerts.length ? el("table", { class: "results" },
+            el("thead", {}, el("tr", {}, ["Labels", "State", "Active since", "Value", "Annotations"].map((h) => el("th", {}, h)))),
+            el("tbody", {}, rule.alerts.map((alert) => el("tr", {},
+              el("td", {}, labelChips(alert.labels, ["alertname"])),
+              el("td", {}, badge(alert.state, alert.state)),
+              el("td", {}, `${formatInstant(Date.parse(alert.activeAt))} (${ago(alert.activeAt)})`),
+              el("td", { class: "num" }, alert.value),
+              el("td", {}, Object.entries(alert.annotations).map(([k, v]) => el("div", {}, el("b", {}, `${k}: `), v))))))) : null);
+        details.addEventListener("toggle", () => opened.set(key, details.open));
+        return details;
+      }));
   }
-  render();
+  keepFresh(body, 10, async () => {
+    try {
+      groups = (await api("/api/v1/rules", { type: "alert" })).groups;
+      render();
+    } catch (err) {
+      fill(body, errorBox(err.message));
+    }
+  });
 }
 
 function ruleText(rule) {
@@ -356,41 +375,38 @@ function ruleText(rule) {
   return lines.join("\n");
 }
 
-async function rulesPage(root) {
-  root.replaceChildren(el("h1", {}, "Rules"));
-  let groups;
-  try {
-    groups = (await api("/api/v1/rules")).groups;
-  } catch (err) {
-    root.append(errorBox(err.message));
-    return;
-  }
-  if (!groups.length) root.append(el("p", { class: "hint" }, "No rule groups are loaded: list rule files in standalone.rules.rule_files, then reload (SIGHUP or POST /-/reload)."));
-  for (const group of groups) {
-    root.append(el("section", { class: "rule-group" },
-      el("h2", {}, group.name, el("span", { class: "muted" }, ` ${group.file} · every ${group.interval}s · last ${ago(group.lastEvaluation)} · took ${formatValue(group.evaluationTime, "seconds")}`)),
-      el("table", { class: "results" },
-        el("thead", {}, el("tr", {}, ["Rule", "Health", "Last evaluation", "Took"].map((h) => el("th", {}, h)))),
-        el("tbody", {}, group.rules.map((rule) => el("tr", {},
-          el("td", {}, el("pre", { class: "rule-def" }, ruleText(rule)), rule.lastError ? errorBox(rule.lastError) : null),
-          el("td", {}, badge(rule.health, rule.health === "ok" ? "up" : rule.health === "err" ? "down" : "inactive")),
-          el("td", {}, ago(rule.lastEvaluation)),
-          el("td", { class: "num" }, formatValue(rule.evaluationTime, "seconds"))))))));
-  }
+function rulesPage(root) {
+  const body = el("div", {});
+  root.replaceChildren(el("h1", {}, "Rules"), body);
+  keepFresh(body, 30, async () => {
+    let groups;
+    try {
+      groups = (await api("/api/v1/rules")).groups;
+    } catch (err) {
+      fill(body, errorBox(err.message));
+      return;
+    }
+    fill(body,
+      groups.length ? null : el("p", { class: "hint" }, "No rule groups are loaded: list rule files in standalone.rules.rule_files, then reload (SIGHUP, or POST /-/reload with standalone.server.enable_lifecycle)."),
+      groups.map((group) => el("section", { class: "rule-group" },
+        el("h2", {}, group.name, el("span", { class: "muted" }, ` ${group.file} · every ${group.interval}s · last ${ago(group.lastEvaluation)} · took ${formatValue(group.evaluationTime, "seconds")}`)),
+        el("table", { class: "results" },
+          el("thead", {}, el("tr", {}, ["Rule", "Health", "Last evaluation", "Took"].map((h) => el("th", {}, h)))),
+          el("tbody", {}, group.rules.map((rule) => el("tr", {},
+            el("td", {}, el("pre", { class: "rule-def" }, ruleText(rule)), rule.lastError ? errorBox(rule.lastError) : null),
+            el("td", {}, badge(rule.health, rule.health === "ok" ? "up" : rule.health === "err" ? "down" : "inactive")),
+            el("td", {}, ago(rule.lastEvaluation)),
+            el("td", { class: "num" }, formatValue(rule.evaluationTime, "seconds")))))))));
+  });
 }
 
-async function targetsPage(root) {
+function targetsPage(root) {
+  let targets = null;
   const onlyUnhealthy = el("input", { type: "checkbox", onchange: () => render() });
   const body = el("div", {});
   root.replaceChildren(el("h1", {}, "Targets"), el("div", { class: "filters" }, el("label", {}, onlyUnhealthy, " only unhealthy")), body);
-  let targets;
-  try {
-    targets = (await api("/api/v1/targets")).activeTargets;
-  } catch (err) {
-    body.replaceChildren(errorBox(err.message));
-    return;
-  }
   function render() {
+    if (!targets) return;
     const jobs = new Map();
     for (const target of targets) {
       if (!jobs.has(target.scrapePool)) jobs.set(target.scrapePool, []);
@@ -414,7 +430,14 @@ async function targetsPage(root) {
             el("td", { class: "target-error" }, t.lastError || "")))))));
     }
   }
-  render();
+  keepFresh(body, 10, async () => {
+    try {
+      targets = (await api("/api/v1/targets")).activeTargets;
+      render();
+    } catch (err) {
+      fill(body, errorBox(err.message));
+    }
+  });
 }
 
 function dashboardsPage(root, id) {

@@ -275,6 +275,8 @@ impl Exporter {
 pub struct Receiver {
     pub url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
+    /// What it answers (200 unless a test says otherwise).
+    status: Arc<Mutex<u16>>,
 }
 
 impl Receiver {
@@ -288,13 +290,14 @@ impl Receiver {
             .await
             .unwrap();
         let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let kept = bodies.clone();
+        let status = Arc::new(Mutex::new(200));
+        let (kept, answer) = (bodies.clone(), status.clone());
         let app = axum::Router::new().fallback(axum::routing::post(
             move |axum::Json(body): axum::Json<Value>| {
-                let kept = kept.clone();
+                let (kept, answer) = (kept.clone(), answer.clone());
                 async move {
                     kept.lock().unwrap().push(body);
-                    StatusCode::OK
+                    StatusCode::from_u16(*answer.lock().unwrap()).unwrap()
                 }
             },
         ));
@@ -302,7 +305,12 @@ impl Receiver {
         Self {
             url: format!("http://127.0.0.1:{port}/alerts"),
             bodies,
+            status,
         }
+    }
+
+    pub fn set_status(&self, status: u16) {
+        *self.status.lock().unwrap() = status;
     }
 
     pub fn received(&self) -> Vec<Value> {
