@@ -121,6 +121,10 @@ impl Labels {
 
     /// The same set without `__name__` (what most PromQL functions and operators return).
     pub fn without_metric_name(&self) -> Labels {
+        // The cache first: queries ask this of the same set at every step.
+        if let Some(cached) = self.0.without_name.get() {
+            return cached.clone();
+        }
         if self.metric_name().is_none() {
             return self.clone();
         }

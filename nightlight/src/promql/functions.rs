@@ -63,18 +63,26 @@ pub(super) fn call(evaluator: &Evaluator, call: &Call, t: i64) -> Result<Value> 
         }
     };
     let over_time = |f: &RangeFunction| -> Result<Value> {
-        Ok(Value::Vector(
-            matrix(0)?
-                .into_iter()
-                .filter_map(|series| {
-                    f(&series.points).map(|v| Sample {
-                        labels: series.labels.without_metric_name(),
-                        t,
-                        v,
-                    })
-                })
-                .collect(),
-        ))
+        let mut samples = Vec::new();
+        let mut keep = |labels: &Labels, points: &[(i64, f64)]| {
+            if let Some(v) = f(points) {
+                samples.push(Sample {
+                    labels: labels.without_metric_name(),
+                    t,
+                    v,
+                });
+            }
+        };
+        match args.first().map(|boxed| boxed.as_ref()) {
+            // The common case, a selector: its windows straight from the loaded samples.
+            Some(Expr::MatrixSelector(selector)) => evaluator.windows(selector, t, keep),
+            _ => {
+                for series in matrix(0)? {
+                    keep(&series.labels, &series.points);
+                }
+            }
+        }
+        Ok(Value::Vector(samples))
     };
     let math = |f: &dyn Fn(f64) -> f64| -> Result<Value> {
         Ok(Value::Vector(

@@ -258,6 +258,22 @@ fn check_unique_labels(value: Value) -> Result<Value> {
     Ok(value)
 }
 
+/// A range function over one metric's series gives one element per series, each with that
+/// series' labels less the shared name: they cannot collide, and the check (a hash of every
+/// element's labels at every step) can be skipped.
+fn keeps_series_apart(call: &parser::Call) -> bool {
+    let Some(Expr::MatrixSelector(matrix)) = call.args.args.first().map(|arg| arg.as_ref()) else {
+        return false;
+    };
+    let selector = &matrix.vs;
+    selector.name.is_some()
+        || selector
+            .matchers
+            .matchers
+            .iter()
+            .any(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal))
+}
+
 fn selector_key(selector: &VectorSelector) -> usize {
     std::ptr::from_ref(selector) as usize
 }
@@ -412,7 +428,14 @@ impl Evaluator {
                 };
                 aggregate::evaluate(aggregate, param, input, t)
             }
-            Expr::Call(call) => functions::call(self, call, t).and_then(check_unique_labels),
+            Expr::Call(call) => {
+                let value = functions::call(self, call, t)?;
+                if keeps_series_apart(call) {
+                    Ok(value)
+                } else {
+                    check_unique_labels(value)
+                }
+            }
             Expr::Extension(_) => Err(QueryError::Execution(
                 "extension expressions are not supported".into(),
             )),
@@ -433,7 +456,7 @@ impl Evaluator {
         self.selected(selector)
             .iter()
             .filter_map(|series| {
-                let end = series.samples.partition_point(|(st, _)| *st <= reference);
+                let end = seek(&series.samples, reference, true);
                 let &(st, v) = series.samples[..end].last()?;
                 (st >= oldest && !is_stale_nan(v)).then(|| Sample {
                     labels: series.labels.clone(),
@@ -446,25 +469,43 @@ impl Evaluator {
 
     /// Each series' samples in `[reference - range, reference]`, stale markers left out.
     fn range_vector(&self, matrix: &MatrixSelector, t: i64) -> Vec<Series> {
+        let mut series = Vec::new();
+        self.windows(matrix, t, |labels, points| {
+            series.push(Series {
+                labels: labels.clone(),
+                points: points.to_vec(),
+            })
+        });
+        series
+    }
+
+    /// Calls `each` with every series' window of [`Evaluator::range_vector`], borrowed from
+    /// the loaded samples (copied only when a stale marker has to be left out): range
+    /// functions read a window once, so they need no copy of it.
+    fn windows(
+        &self,
+        matrix: &MatrixSelector,
+        t: i64,
+        mut each: impl FnMut(&Labels, &[(i64, f64)]),
+    ) {
         let selector = &matrix.vs;
         let reference = self.at_time(&selector.at, t) - offset_ms(&selector.offset);
         let oldest = reference - duration_ms(&matrix.range);
-        self.selected(selector)
-            .iter()
-            .filter_map(|series| {
-                let from = series.samples.partition_point(|(st, _)| *st < oldest);
-                let to = series.samples.partition_point(|(st, _)| *st <= reference);
-                let points: Vec<(i64, f64)> = series.samples[from..to]
-                    .iter()
-                    .copied()
-                    .filter(|(_, v)| !is_stale_nan(*v))
-                    .collect();
-                (!points.is_empty()).then(|| Series {
-                    labels: series.labels.clone(),
-                    points,
-                })
-            })
-            .collect()
+        let mut without_stale = Vec::new();
+        for series in self.selected(selector) {
+            let from = seek(&series.samples, oldest, false);
+            let to = from + seek(&series.samples[from..], reference, true);
+            let window = &series.samples[from..to];
+            if window.iter().any(|(_, v)| is_stale_nan(*v)) {
+                without_stale.clear();
+                without_stale.extend(window.iter().copied().filter(|(_, v)| !is_stale_nan(*v)));
+                if !without_stale.is_empty() {
+                    each(&series.labels, &without_stale);
+                }
+            } else if !window.is_empty() {
+                each(&series.labels, window);
+            }
+        }
     }
 
     /// The inner expression at every multiple of the step in `[reference - range, reference]`.
@@ -525,6 +566,51 @@ impl Evaluator {
     }
 }
 
+/// How many of time-sorted `samples` are before `t` (or at it too, when `inclusive`): what
+/// `partition_point` finds, but starting where `t` falls if the samples are evenly spaced
+/// (scrapes nearly are) and galloping from there, so that a query step costs a few
+/// comparisons per series instead of a binary search over all of its samples.
+fn seek(samples: &[(i64, f64)], t: i64, inclusive: bool) -> usize {
+    let before = |st: i64| if inclusive { st <= t } else { st < t };
+    let n = samples.len();
+    if n == 0 || !before(samples[0].0) {
+        return 0;
+    }
+    if before(samples[n - 1].0) {
+        return n;
+    }
+    // From here on samples[low] is before and samples[high] is not.
+    let (mut low, mut high) = (0, n - 1);
+    let (first, last) = (samples[0].0, samples[n - 1].0);
+    let guess = ((i128::from(t - first) * (n - 1) as i128) / i128::from(last - first).max(1))
+        .clamp(1, (n - 1) as i128) as usize;
+    let mut step = 1;
+    if before(samples[guess].0) {
+        low = guess;
+        while low + step < high && before(samples[low + step].0) {
+            low += step;
+            step *= 2;
+        }
+        high = high.min(low + step);
+    } else {
+        high = guess;
+        while high - low > step && !before(samples[high - step].0) {
+            high -= step;
+            step *= 2;
+        }
+        low = low.max(high.saturating_sub(step));
+    }
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if before(samples[mid].0) {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    high
+}
+
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, the form Prometheus prints values in.
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
@@ -535,5 +621,39 @@ pub fn format_value(v: f64) -> String {
         "-Inf".into()
     } else {
         v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seek;
+
+    #[test]
+    fn seek_finds_what_partition_point_finds() {
+        // Even, uneven (gaps, bursts) and tiny series, every boundary and beyond both ends.
+        let mut shapes: Vec<Vec<i64>> = vec![
+            (0..480).map(|i| i * 15_000).collect(),
+            vec![5],
+            vec![5, 5, 5, 9],
+            (0..200)
+                .map(|i: i64| i * i * 7 + if i % 13 == 0 { 100_000 * i } else { 0 })
+                .collect(),
+        ];
+        for shape in &mut shapes {
+            shape.sort_unstable();
+        }
+        for times in shapes {
+            let samples: Vec<(i64, f64)> = times.iter().map(|&t| (t, 0.0)).collect();
+            let (lo, hi) = (times[0] - 20_000, times[times.len() - 1] + 20_000);
+            let exact = times.iter().flat_map(|&t| [t - 1, t, t + 1]);
+            for t in (lo..=hi).step_by(977).chain(exact) {
+                for inclusive in [false, true] {
+                    let expected = samples
+                        .partition_point(|(st, _)| if inclusive { *st <= t } else { *st < t });
+                    assert_eq!(seek(&samples, t, inclusive), expected, "t={t} {inclusive}");
+                }
+            }
+        }
+        assert_eq!(seek(&[], 5, true), 0);
     }
 }
