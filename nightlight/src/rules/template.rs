@@ -241,7 +241,7 @@ fn text(value: &Value) -> String {
 }
 
 /// Go's `%.4g`: four significant digits, exponent form outside [1e-4, 1e4).
-pub fn format_g4(v: f64) -> String {
+fn format_g4(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
     }
