@@ -34,10 +34,12 @@ fn exposition(a: f64, b: f64) -> String {
     format!("# TYPE load gauge\nload{{host=\"a\"}} {a}\nload{{host=\"b\"}} {b}\n")
 }
 
-/// The `[standalone.rules]` and `[standalone.alerting]` tables for a test.
-fn alerting(rules: &Path, webhook: &str, more: &str) -> String {
+/// A scrape job for `exporter`, and `[standalone.rules]` and `[standalone.alerting]` with fast
+/// timings, notifying `webhook`.
+fn config(rules: &Path, exporter: &Exporter, webhook: &str) -> String {
     format!(
-        r#"[standalone.rules]
+        r#"{}
+[standalone.rules]
 rule_files = ["{}"]
 evaluation_interval_sec = 1
 for_grace_period_sec = 1
@@ -47,10 +49,30 @@ enabled = true
 local_webhook = "{webhook}"
 group_wait_sec = 1
 group_interval_sec = 1
-{more}
 "#,
+        scrape_job("node", &[exporter], ""),
         rules.display()
     )
+}
+
+/// Polls `check` until it gives a value; fails with `what` and the log after 20 s.
+async fn eventually<T>(
+    nightlight: &Nightlight,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened\n{}",
+            nightlight.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn alert_names(nightlight_alerts: &Value) -> Vec<String> {
@@ -70,20 +92,13 @@ fn alert_names(nightlight_alerts: &Value) -> Vec<String> {
 }
 
 async fn wait_for_alerts(nightlight: &Nightlight, expected: &[&str]) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("alerts becoming {expected:?}");
+    eventually(nightlight, &what, async || {
         let (status, body) = nightlight.get("/api/v1/alerts").await;
         assert_eq!(status, 200);
-        if alert_names(&body) == expected {
-            return body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "alerts never became {expected:?}: {body}\n{}",
-            nightlight.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (alert_names(&body) == expected).then_some(body)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -96,11 +111,7 @@ async fn rules_record_series_and_alerts_go_pending_firing_resolved_with_notifica
     let nightlight = Nightlight::start(
         &dir.path().join("data"),
         "",
-        &format!(
-            "{}\n{}",
-            scrape_job("node", &[&exporter], ""),
-            alerting(&rules, &receiver.url, "")
-        ),
+        &config(&rules, &exporter, &receiver.url),
     )
     .await;
 
@@ -180,15 +191,11 @@ async fn rules_record_series_and_alerts_go_pending_firing_resolved_with_notifica
     // same, as Prometheus matches rules): still firing since the same instant, nothing sent.
     std::fs::write(&rules, RULES.replace("load > 3", "load > 2")).unwrap();
     nightlight.hangup();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(&nightlight, "the reload", async || {
         let (_, body) = nightlight.get("/api/v1/rules?type=alert").await;
-        if body["data"]["groups"][0]["rules"][0]["query"] == "load > 2" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "not reloaded: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (body["data"]["groups"][0]["rules"][0]["query"] == "load > 2").then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let still = wait_for_alerts(&nightlight, &["HighLoad/a:firing"]).await;
     assert_eq!(still["data"]["alerts"][0]["activeAt"], alert["activeAt"]);
@@ -250,11 +257,7 @@ async fn a_receiver_that_is_down_gets_the_notification_when_it_comes_up() {
     let nightlight = Nightlight::start(
         &dir.path().join("data"),
         "",
-        &format!(
-            "{}\n{}",
-            scrape_job("node", &[&exporter], ""),
-            alerting(&rules, &url, "")
-        ),
+        &config(&rules, &exporter, &url),
     )
     .await;
     wait_for_alerts(&nightlight, &["HighLoad/a:firing"]).await;
@@ -284,11 +287,7 @@ async fn alert_state_survives_a_restart() {
     std::fs::write(&rules, RULES.replace("for: 2s", "for: 4s")).unwrap();
     let exporter = Exporter::start(&exposition(5.0, 1.0)).await;
     let receiver = Receiver::start().await;
-    let config = format!(
-        "{}\n{}",
-        scrape_job("node", &[&exporter], ""),
-        alerting(&rules, &receiver.url, "")
-    );
+    let config = config(&rules, &exporter, &receiver.url);
     let data = dir.path().join("data");
     let nightlight = Nightlight::start(&data, "", &config).await;
     let firing = wait_for_alerts(&nightlight, &["HighLoad/a:firing"]).await;
@@ -329,11 +328,7 @@ async fn a_bad_rule_file_is_refused_and_the_running_rules_stay() {
         &dir.path().join("data"),
         "enable_lifecycle = true",
         "",
-        &format!(
-            "{}\n{}",
-            scrape_job("node", &[&exporter], ""),
-            alerting(&rules, &receiver.url, "")
-        ),
+        &config(&rules, &exporter, &receiver.url),
     )
     .await;
     nightlight
@@ -435,11 +430,7 @@ groups:
     let nightlight = Nightlight::start(
         &dir.path().join("data"),
         "",
-        &format!(
-            "{}\n{}",
-            scrape_job("node", &[&exporter], ""),
-            alerting(&rules, &receiver.url, "")
-        ),
+        &config(&rules, &exporter, &receiver.url),
     )
     .await;
     nightlight
@@ -448,18 +439,12 @@ groups:
 
     // The receiver refuses the notification: dropped with a log line, not retried forever.
     receiver.wait_for(1, || nightlight.log_text()).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !nightlight
-        .log_text()
-        .contains("refused 1 notifications, which are dropped")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            nightlight.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(&nightlight, "the refusal logged", async || {
+        let log = nightlight.log_text();
+        log.contains("refused 1 notifications, which are dropped")
+            .then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         receiver.received().len(),
@@ -470,17 +455,13 @@ groups:
     // A second host puts the rules over the group's limit: they fail, and what they wrote
     // before stays (a stale marker would make it vanish at once).
     exporter.set("# TYPE load gauge\nload{host=\"a\"} 5\nload{host=\"b\"} 6\n");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let rule = eventually(&nightlight, "the rule failing", async || {
         let (_, body) = nightlight.get("/api/v1/rules").await;
-        let rule = &body["data"]["groups"][0]["rules"][0];
-        if rule["health"] == "err" {
-            assert_eq!(rule["lastError"], "exceeded limit of 1 with 2 series");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let rule = body["data"]["groups"][0]["rules"][0].clone();
+        (rule["health"] == "err").then_some(rule)
+    })
+    .await;
+    assert_eq!(rule["lastError"], "exceeded limit of 1 with 2 series");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         nightlight.value(r#"host:load:copy{host="a"}"#).await,

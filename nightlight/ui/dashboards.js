@@ -3,6 +3,18 @@
 // A panel is a chart of one or more PromQL expressions ("legend" names each series from its
 // labels) or, with table: true, the current values.
 
+// A chart of a latency histogram's 99th percentile, one series per value of `by`.
+function latencyP99(title, histogram, by) {
+  return {
+    title,
+    unit: "seconds",
+    queries: [{
+      expr: `histogram_quantile(0.99, sum by (le, ${by}) (rate(${histogram}_bucket[5m])))`,
+      legend: `{{${by}}}`,
+    }],
+  };
+}
+
 export const DASHBOARDS = [
   {
     id: "overview",
@@ -44,14 +56,7 @@ export const DASHBOARDS = [
           legend: "{{method}}",
         }],
       },
-      {
-        title: "Request latency p99 by method",
-        unit: "seconds",
-        queries: [{
-          expr: "histogram_quantile(0.99, sum by (le, method) (rate(photon_chainfire_request_duration_seconds_bucket[5m])))",
-          legend: "{{method}}",
-        }],
-      },
+      latencyP99("Request latency p99 by method", "photon_chainfire_request_duration_seconds", "method"),
       {
         title: "Raft: has a leader, is the leader",
         queries: [
@@ -112,14 +117,7 @@ export const DASHBOARDS = [
           legend: "{{status}}",
         }],
       },
-      {
-        title: "Latency p99 by operation",
-        unit: "seconds",
-        queries: [{
-          expr: "histogram_quantile(0.99, sum by (le, operation) (rate(photon_lightningstor_s3_request_duration_seconds_bucket[5m])))",
-          legend: "{{operation}}",
-        }],
-      },
+      latencyP99("Latency p99 by operation", "photon_lightningstor_s3_request_duration_seconds", "operation"),
       {
         title: "Traffic",
         unit: "bytes",
@@ -143,14 +141,7 @@ export const DASHBOARDS = [
         title: "Queries per second by type",
         queries: [{ expr: "sum by (qtype) (rate(photon_flashdns_queries_total[5m]))", legend: "{{qtype}}" }],
       },
-      {
-        title: "Latency p99 by transport",
-        unit: "seconds",
-        queries: [{
-          expr: "histogram_quantile(0.99, sum by (le, transport) (rate(photon_flashdns_query_duration_seconds_bucket[5m])))",
-          legend: "{{transport}}",
-        }],
-      },
+      latencyP99("Latency p99 by transport", "photon_flashdns_query_duration_seconds", "transport"),
       {
         title: "Truncated responses per second",
         queries: [{ expr: "sum(rate(photon_flashdns_responses_truncated_total[5m]))", legend: "truncated" }],
@@ -182,14 +173,7 @@ export const DASHBOARDS = [
           legend: "{{lb}} {{code}}",
         }],
       },
-      {
-        title: "HTTP latency p99 by load balancer",
-        unit: "seconds",
-        queries: [{
-          expr: "histogram_quantile(0.99, sum by (le, lb) (rate(photon_fiberlb_http_request_duration_seconds_bucket[5m])))",
-          legend: "{{lb}}",
-        }],
-      },
+      latencyP99("HTTP latency p99 by load balancer", "photon_fiberlb_http_request_duration_seconds", "lb"),
       {
         title: "Active connections by backend",
         queries: [{ expr: "sum by (lb, backend) (photon_fiberlb_active_connections)", legend: "{{lb}}/{{backend}}" }],
@@ -233,14 +217,7 @@ export const DASHBOARDS = [
           legend: "{{endpoint}}",
         }],
       },
-      {
-        title: "Query latency p99 by endpoint",
-        unit: "seconds",
-        queries: [{
-          expr: "histogram_quantile(0.99, sum by (le, endpoint) (rate(photon_nightlight_query_duration_seconds_bucket[5m])))",
-          legend: "{{endpoint}}",
-        }],
-      },
+      latencyP99("Query latency p99 by endpoint", "photon_nightlight_query_duration_seconds", "endpoint"),
       {
         title: "Scrape duration by target",
         unit: "seconds",

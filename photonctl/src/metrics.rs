@@ -12,6 +12,25 @@ async fn get(target: &Nightlight, path: &str, query: &[(&str, &str)]) -> anyhow:
     rest::send(request, "nightlight", &target.endpoint, &url).await
 }
 
+/// The API's answer for a table, or `None` when it was printed as JSON (`--output json`).
+async fn fetch_for_table(
+    target: &Nightlight,
+    path: &str,
+    query: &[(&str, &str)],
+) -> anyhow::Result<Option<Value>> {
+    let body = get(target, path, query).await?;
+    if target.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(None);
+    }
+    Ok(Some(body))
+}
+
+/// An RFC 3339 time to the millisecond, for a table column.
+fn instant(value: &Value) -> String {
+    text(value).chars().take(23).collect()
+}
+
 /// `name{a="b", c="d"}` from the API's `metric` object.
 fn series_name(metric: &Value) -> String {
     let Some(labels) = metric.as_object() else {
@@ -44,11 +63,9 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
             if let Some(time) = &time {
                 query.push(("time", time));
             }
-            let body = get(&target, "/api/v1/query", &query).await?;
-            if target.output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+            let Some(body) = fetch_for_table(&target, "/api/v1/query", &query).await? else {
                 return Ok(());
-            }
+            };
             let data = &body["data"];
             match data["resultType"].as_str() {
                 Some("vector") => {
@@ -77,11 +94,9 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
             }
         }
         MetricsCommand::Targets { target } => {
-            let body = get(&target, "/api/v1/targets", &[]).await?;
-            if target.output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+            let Some(body) = fetch_for_table(&target, "/api/v1/targets", &[]).await? else {
                 return Ok(());
-            }
+            };
             println!(
                 "{:<16} {:<40} {:<7} {:<24} {:>9}  ERROR",
                 "JOB", "ENDPOINT", "HEALTH", "LAST SCRAPE", "DURATION"
@@ -97,21 +112,16 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
                     text(&active["scrapePool"]),
                     text(&active["scrapeUrl"]),
                     text(&active["health"]),
-                    text(&active["lastScrape"])
-                        .chars()
-                        .take(23)
-                        .collect::<String>(),
+                    instant(&active["lastScrape"]),
                     duration,
                     text(&active["lastError"]),
                 );
             }
         }
         MetricsCommand::Alerts { target } => {
-            let body = get(&target, "/api/v1/alerts", &[]).await?;
-            if target.output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+            let Some(body) = fetch_for_table(&target, "/api/v1/alerts", &[]).await? else {
                 return Ok(());
-            }
+            };
             let alerts = body["data"]["alerts"]
                 .as_array()
                 .cloned()
@@ -133,21 +143,16 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
                 println!(
                     "{:<8} {:<24} {:<12} {:<50}  {summary}",
                     text(&alert["state"]),
-                    text(&alert["activeAt"])
-                        .chars()
-                        .take(23)
-                        .collect::<String>(),
+                    instant(&alert["activeAt"]),
                     text(&alert["value"]),
                     alert_name(&alert["labels"]),
                 );
             }
         }
         MetricsCommand::Rules { target } => {
-            let body = get(&target, "/api/v1/rules", &[]).await?;
-            if target.output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+            let Some(body) = fetch_for_table(&target, "/api/v1/rules", &[]).await? else {
                 return Ok(());
-            }
+            };
             let groups = body["data"]["groups"]
                 .as_array()
                 .cloned()

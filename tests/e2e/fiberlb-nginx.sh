@@ -8,15 +8,8 @@ cd "$(dirname "$0")/../.."
 cargo build --quiet --locked -p fiberlb -p photonctl
 bin=target/debug/fiberlb
 photonctl=target/debug/photonctl
-work=$(mktemp -d)
 source tests/e2e/lib/checks.sh
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tests/e2e/lib/scratch.sh
 
 start_nginx() { # name port
   mkdir -p "$work/$1"

@@ -10,14 +10,7 @@ cd "$(dirname "$0")/../.."
 cargo build --quiet --locked -p nightlight
 bin=target/debug/nightlight
 source tests/e2e/lib/checks.sh
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tests/e2e/lib/scratch.sh
 source tests/e2e/nightlight/lib.sh
 fixtures=tests/e2e/nightlight
 artifacts=target/e2e-artifacts/nightlight-dashboard

@@ -12,14 +12,7 @@ cargo build --quiet --locked -p nightlight -p photonctl
 bin=target/debug/nightlight
 photonctl=target/debug/photonctl
 source tests/e2e/lib/checks.sh
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tests/e2e/lib/scratch.sh
 source tests/e2e/nightlight/lib.sh
 fixtures=tests/e2e/nightlight
 rules=$fixtures/rules

@@ -103,8 +103,9 @@ struct Group {
 }
 
 impl Group {
-    fn key(&self) -> (PathBuf, String) {
-        (self.spec.file.clone(), self.spec.name.clone())
+    /// The same group of the same file (what a reload carries state over to).
+    fn is(&self, spec: &GroupSpec) -> bool {
+        self.spec.file == spec.file && self.spec.name == spec.name
     }
 
     /// Prometheus's `rule_group` label: `file;name`.
@@ -204,8 +205,7 @@ impl RuleManager {
         for spec in specs {
             let interval = spec.interval.unwrap_or(self.options.evaluation_interval);
             let mut states = vec![RuleState::default(); spec.rules.len()];
-            let key = (spec.file.clone(), spec.name.clone());
-            if let Some(at) = old.iter().position(|group| group.key() == key) {
+            if let Some(at) = old.iter().position(|group| group.is(&spec)) {
                 let previous = old.swap_remove(at);
                 let mut before = retire(&previous);
                 let mut taken = vec![false; before.rules.len()];

@@ -85,15 +85,6 @@ pub fn pairs_json(pairs: &[(String, String)]) -> Json {
     )
 }
 
-fn labels_json(labels: &Labels) -> Json {
-    Json::Object(
-        labels
-            .iter()
-            .map(|label| (label.name.clone(), Json::String(label.value.clone())))
-            .collect(),
-    )
-}
-
 /// Alertmanager's grouping and timing.
 #[derive(Debug, Clone)]
 pub struct Grouping {
@@ -236,7 +227,7 @@ fn group_payload(receiver: &str, external_url: &str, key: &str, group: &Group, n
             let resolved = notice.is_resolved(now);
             json!({
                 "status": if resolved { "resolved" } else { "firing" },
-                "labels": labels_json(&notice.labels),
+                "labels": notice.labels,
                 "annotations": pairs_json(&notice.annotations),
                 "startsAt": rfc3339(Some(notice.starts_at)),
                 // Alertmanager hides an end that has not come yet.
@@ -251,7 +242,7 @@ fn group_payload(receiver: &str, external_url: &str, key: &str, group: &Group, n
         "receiver": receiver,
         "status": if firing { "firing" } else { "resolved" },
         "alerts": alerts,
-        "groupLabels": labels_json(&group.labels),
+        "groupLabels": group.labels,
         "commonLabels": pairs_json(&common_labels),
         "commonAnnotations": pairs_json(&common_annotations),
         "externalURL": external_url,
@@ -414,7 +405,7 @@ impl Notifier {
                 if let Some(outbox) = &alertmanager {
                     let alerts = notices.iter().map(|notice| {
                         let alert = json!({
-                            "labels": labels_json(&notice.labels),
+                            "labels": notice.labels,
                             "annotations": pairs_json(&notice.annotations),
                             "startsAt": rfc3339(Some(notice.starts_at)),
                             "endsAt": rfc3339(Some(notice.ends_at)),

@@ -9,14 +9,7 @@ cd "$(dirname "$0")/../../.."
 source tests/e2e/lib/checks.sh
 source scripts/lib/packages.sh
 ensure_packages prometheus
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tests/e2e/lib/scratch.sh
 source tests/e2e/nightlight/lib.sh
 
 make_data
