@@ -1,28 +1,44 @@
-//! Gorilla-compressed sample chunks (the scheme of Facebook's Gorilla paper and Prometheus's XOR
-//! chunks): one series' `(timestamp_ms, value)` samples, timestamps strictly increasing.
+//! Compressed sample chunks: one series' `(timestamp_ms, value)` samples, timestamps strictly
+//! increasing. Timestamps as in Facebook's Gorilla paper and Prometheus's XOR chunks; values
+//! either XOR-encoded as there, or, when they are decimals (most exported values are: integers,
+//! or readings with a few decimal places), as differences of integers at a decimal scale.
 //!
 //! Byte layout:
 //!
 //! ```text
-//! bytes 0..2   sample count, u16 big-endian
+//! bytes 0..2   u16 big-endian: sample count (low 15 bits); top bit set = decimal values
 //! bytes 2..    bit stream, most significant bit of each byte first, zero-padded to a byte:
-//!   sample 0   timestamp as a zigzag varint (8-bit groups), value as its raw 64 bits
-//!   sample 1   timestamp delta as an unsigned varint, value XOR-encoded
-//!   sample n   delta-of-delta timestamp, value XOR-encoded
+//!   sample 0   timestamp as a zigzag varint (8-bit groups), value as its raw 64 bits,
+//!              then, for decimal values, the scale s (4 bits)
+//!   sample 1   timestamp delta as an unsigned varint, value encoded
+//!   sample n   delta-of-delta timestamp, value encoded
 //! ```
 //!
 //! Delta of delta (two's complement): `0` → 0; `10` + 14 bits; `110` + 17 bits; `1110` + 20
-//! bits; `1111` + 64 bits. Value, XORed with the previous value's bits: `0` → equal; `10` + the
-//! bits inside the previous leading/trailing-zero window; `11` + 5 bits leading zeros + 6 bits
-//! meaningful length (0 means 64) + the meaningful bits. Timestamp arithmetic wraps, so any
-//! increasing pair of `i64`s encodes exactly; values are handled as bits, so every NaN payload
+//! bits; `1111` + 64 bits. Timestamp arithmetic wraps, so any increasing pair of `i64`s encodes
+//! exactly.
+//!
+//! XOR values, XORed with the previous value's bits: `0` → equal; `10` + the bits inside the
+//! previous leading/trailing-zero window; `11` + 5 bits leading zeros + 6 bits meaningful length
+//! (0 means 64) + the meaningful bits. Values are handled as bits, so every NaN payload
 //! (including the stale marker) survives.
+//!
+//! Decimal values: each value is `n / 10^s` for an integer `n` below 2^53, decoded by exactly
+//! that division (so a value is taken only if the division gives back its very bits); `n` is
+//! coded as the zigzag difference `z` from the previous sample's: `0` → the same value; `10` + z
+//! in the current width; `110` + 6 bits new width (0 means 64) + z; `1110` + 4 bits larger scale
+//! (the previous `n` scaled up with it), then the value's code; `1111` + 64 raw bits for a value
+//! no scale up to 15 holds (NaN, infinities, -0, too many digits), which leaves `n` as it was.
 
 /// The bit pattern Prometheus uses to mark a series stale; an ordinary NaN must not match it.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// Caps the count header; callers cut chunks long before this.
-pub const MAX_SAMPLES: usize = u16::MAX as usize;
+pub const MAX_SAMPLES: usize = COUNT_MASK as usize;
+
+/// The header's top bit says the values are decimal; the rest is the count.
+const DECIMAL_FLAG: u16 = 0x8000;
+const COUNT_MASK: u16 = !DECIMAL_FLAG;
 
 const HEADER_LEN: usize = 2;
 
@@ -55,6 +71,37 @@ const DOD_BUCKETS: [(u64, u32, u32); 4] = [
 /// A leading-zero count must fit in the 5-bit field.
 const MAX_LEADING: u32 = 31;
 
+/// Decimal scales are 4-bit fields.
+const MAX_SCALE: u32 = 15;
+
+/// Integers up to here are exact in an `f64`.
+const MAX_EXACT: f64 = (1u64 << 53) as f64;
+
+/// `10^s` for every scale; each is exact in an `f64`.
+const POW10: [f64; MAX_SCALE as usize + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The one way a decimal is turned back into a value, by the encoder's check and the decoder.
+fn decimal_value(n: i64, scale: u32) -> f64 {
+    n as f64 / POW10[scale as usize]
+}
+
+/// `v` as `n` at `scale`, if `decimal_value(n, scale)` gives back exactly its bits.
+fn as_decimal(v: f64, scale: u32) -> Option<i64> {
+    let scaled = (v * POW10[scale as usize]).round();
+    if !scaled.is_finite() || scaled.abs() >= MAX_EXACT {
+        return None;
+    }
+    let n = scaled as i64;
+    (decimal_value(n, scale).to_bits() == v.to_bits()).then_some(n)
+}
+
+/// The smallest scale at or above `from` that holds `v`.
+fn smallest_scale(v: f64, from: u32) -> Option<(u32, i64)> {
+    (from..=MAX_SCALE).find_map(|scale| as_decimal(v, scale).map(|n| (scale, n)))
+}
+
 /// Extra meaningful bits accepted to widen a value window (see `write_value`).
 const WIDEN_SLACK: u32 = 4;
 
@@ -66,6 +113,17 @@ struct State {
     v: u64,
     /// Leading and trailing zeros of the last explicitly described XOR; none before the first.
     window: Option<(u32, u32)>,
+    /// Set for a chunk of decimal values.
+    decimal: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Decimal {
+    scale: u32,
+    /// The last value held at `scale` (raw values in between leave it).
+    n: i64,
+    /// Bits of the current difference field; 0 before the first.
+    width: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -111,12 +169,17 @@ impl ChunkEncoder {
                 debug_assert!(self.buf.len() == HEADER_LEN);
                 self.write_uvarint(zigzag(t));
                 self.write_bits(bits, 64);
+                let decimal = smallest_scale(v, 0).map(|(scale, n)| Decimal { scale, n, width: 0 });
+                if let Some(decimal) = decimal {
+                    self.write_bits(u64::from(decimal.scale), 4);
+                }
                 self.first_t = t;
                 self.state = State {
                     t,
                     delta: 0,
                     v: bits,
                     window: None,
+                    decimal,
                 };
             }
             count => {
@@ -132,14 +195,22 @@ impl ChunkEncoder {
                 } else {
                     self.write_dod(delta.wrapping_sub(self.state.delta) as i64);
                 }
-                self.write_value(bits);
+                match self.state.decimal {
+                    Some(decimal) => self.write_decimal(v, decimal),
+                    None => self.write_xor(bits),
+                }
                 self.state.t = t;
                 self.state.delta = delta;
                 self.state.v = bits;
             }
         }
         self.count += 1;
-        self.buf[..HEADER_LEN].copy_from_slice(&(self.count as u16).to_be_bytes());
+        let flag = if self.state.decimal.is_some() {
+            DECIMAL_FLAG
+        } else {
+            0
+        };
+        self.buf[..HEADER_LEN].copy_from_slice(&(self.count as u16 | flag).to_be_bytes());
     }
 
     pub fn len(&self) -> usize {
@@ -240,7 +311,46 @@ impl ChunkEncoder {
         }
     }
 
-    fn write_value(&mut self, bits: u64) {
+    fn write_decimal(&mut self, v: f64, mut decimal: Decimal) {
+        let n = match as_decimal(v, decimal.scale) {
+            Some(n) => n,
+            None => {
+                let rescaled = smallest_scale(v, decimal.scale + 1).and_then(|(scale, n)| {
+                    let factor = POW10[(scale - decimal.scale) as usize] as i64;
+                    let previous = decimal.n.checked_mul(factor)?;
+                    (previous.unsigned_abs() < 1 << 53).then_some((scale, n, previous))
+                });
+                let Some((scale, n, previous)) = rescaled else {
+                    self.write_bits(0b1111, 4);
+                    self.write_bits(v.to_bits(), 64);
+                    return;
+                };
+                self.write_bits(0b1110, 4);
+                self.write_bits(u64::from(scale), 4);
+                decimal.scale = scale;
+                decimal.n = previous;
+                n
+            }
+        };
+        let z = zigzag(n - decimal.n);
+        if z == 0 {
+            self.write_bit(false);
+        } else {
+            let needed = 64 - z.leading_zeros();
+            if needed <= decimal.width {
+                self.write_bits(0b10, 2);
+            } else {
+                decimal.width = needed;
+                self.write_bits(0b110, 3);
+                self.write_bits(u64::from(needed & 63), 6);
+            }
+            self.write_bits(z, decimal.width);
+        }
+        decimal.n = n;
+        self.state.decimal = Some(decimal);
+    }
+
+    fn write_xor(&mut self, bits: u64) {
         let xor = bits ^ self.state.v;
         if xor == 0 {
             self.write_bit(false);
@@ -287,6 +397,7 @@ impl ChunkEncoder {
 pub struct ChunkIter<'a> {
     reader: BitReader<'a>,
     count: usize,
+    decimal: bool,
     emitted: usize,
     failed: bool,
     state: State,
@@ -302,7 +413,8 @@ impl<'a> ChunkIter<'a> {
                 bytes: stream,
                 pos: 0,
             },
-            count: usize::from(u16::from_be_bytes(*header)),
+            count: usize::from(u16::from_be_bytes(*header) & COUNT_MASK),
+            decimal: u16::from_be_bytes(*header) & DECIMAL_FLAG != 0,
             emitted: 0,
             failed: false,
             state: State::default(),
@@ -323,6 +435,12 @@ impl<'a> ChunkIter<'a> {
         if self.emitted == 0 {
             let t = unzigzag(r.read_uvarint()?);
             let v = r.read_bits(64, "first value")?;
+            if self.decimal {
+                let scale = r.read_bits(4, "decimal scale")? as u32;
+                let n = as_decimal(f64::from_bits(v), scale)
+                    .ok_or(ChunkError::Corrupt("first value not at the chunk's scale"))?;
+                self.state.decimal = Some(Decimal { scale, n, width: 0 });
+            }
             self.state.t = t;
             self.state.v = v;
             return Ok((t, v));
@@ -337,6 +455,65 @@ impl<'a> ChunkIter<'a> {
         if t <= self.state.t {
             return Err(ChunkError::Corrupt("timestamps not increasing"));
         }
+        let v = match self.state.decimal {
+            Some(decimal) => self.read_decimal(decimal)?,
+            None => self.state.v ^ self.read_xor()?,
+        };
+        self.state.t = t;
+        self.state.delta = delta;
+        self.state.v = v;
+        Ok((t, v))
+    }
+
+    fn read_decimal(&mut self, mut decimal: Decimal) -> Result<u64, ChunkError> {
+        let r = &mut self.reader;
+        let mut ones = 0;
+        while ones < 4 && r.read_bits(1, "value")? == 1 {
+            ones += 1;
+        }
+        if ones == 4 {
+            return r.read_bits(64, "raw value");
+        }
+        if ones == 3 {
+            let scale = r.read_bits(4, "decimal scale")? as u32;
+            if scale <= decimal.scale {
+                return Err(ChunkError::Corrupt("decimal scale does not grow"));
+            }
+            let factor = POW10[(scale - decimal.scale) as usize] as i64;
+            decimal.n = decimal
+                .n
+                .checked_mul(factor)
+                .ok_or(ChunkError::Corrupt("rescaled value overflows"))?;
+            decimal.scale = scale;
+            ones = 0;
+            while ones < 3 && r.read_bits(1, "value")? == 1 {
+                ones += 1;
+            }
+            if ones == 3 {
+                return Err(ChunkError::Corrupt("rescale not followed by a difference"));
+            }
+        }
+        if ones == 2 {
+            decimal.width = match r.read_bits(6, "difference width")? as u32 {
+                0 => 64,
+                width => width,
+            };
+        }
+        if ones > 0 {
+            if decimal.width == 0 {
+                return Err(ChunkError::Corrupt(
+                    "difference width reused before one was set",
+                ));
+            }
+            let z = r.read_bits(decimal.width, "difference")?;
+            decimal.n = decimal.n.wrapping_add(unzigzag(z));
+        }
+        self.state.decimal = Some(decimal);
+        Ok(decimal_value(decimal.n, decimal.scale).to_bits())
+    }
+
+    fn read_xor(&mut self) -> Result<u64, ChunkError> {
+        let r = &mut self.reader;
         let xor = match r.read_bits(1, "value")? {
             0 => 0,
             _ => match r.read_bits(1, "value")? {
@@ -361,10 +538,7 @@ impl<'a> ChunkIter<'a> {
                 }
             },
         };
-        self.state.t = t;
-        self.state.delta = delta;
-        self.state.v ^= xor;
-        Ok((t, self.state.v))
+        Ok(xor)
     }
 }
 
@@ -751,9 +925,14 @@ mod tests {
             let _ = decode_all(&bytes);
             let _ = ChunkEncoder::resume(&bytes);
         }
-        let good = encode(&counter(80, 2));
+        for good in [encode(&counter(80, 2)), encode(&decimal_gauge(80, 2, 1e4))] {
+            mutate_and_decode(&good, &mut rng);
+        }
+    }
+
+    fn mutate_and_decode(good: &[u8], rng: &mut Rng) {
         for _ in 0..20_000 {
-            let mut bytes = good.clone();
+            let mut bytes = good.to_vec();
             for _ in 0..1 + rng.below(3) {
                 let at = rng.below(bytes.len() as u64) as usize;
                 bytes[at] ^= 1 << rng.below(8);
@@ -763,6 +942,96 @@ mod tests {
                 assert!(samples.windows(2).all(|w| w[0].0 < w[1].0));
             }
             let _ = ChunkEncoder::resume(&bytes);
+        }
+    }
+
+    fn is_decimal(bytes: &[u8]) -> bool {
+        u16::from_be_bytes([bytes[0], bytes[1]]) & DECIMAL_FLAG != 0
+    }
+
+    /// A gauge as exporters report one: a random walk in steps of up to `scale / 200`, rounded
+    /// to two decimals.
+    fn decimal_gauge(n: usize, seed: u64, scale: f64) -> Vec<(i64, f64)> {
+        let mut rng = Rng::seeded(seed);
+        let mut v = (rng.below(1000) as f64 / 1000.0 * scale * 100.0).round() / 100.0;
+        (0..n as i64)
+            .map(|slot| {
+                let step = (rng.below(1001) as f64 / 1000.0 - 0.5) * scale / 100.0;
+                v = ((v + step).max(0.0) * 100.0).round() / 100.0;
+                (1_700_000_000_000 + slot * 15_000, v)
+            })
+            .collect()
+    }
+
+    /// XOR coding spends about 7 bytes on each such sample (the decimals fill the mantissa);
+    /// as decimals, what is stored is the change, here about 10 bits.
+    #[test]
+    fn decimal_gauges_cost_their_changes_not_their_mantissas() {
+        let chunks = 50;
+        let mut total = 0.0;
+        for seed in 0..chunks {
+            let samples = decimal_gauge(240, seed, 1000.0);
+            let bytes = assert_round_trip(&samples);
+            assert!(is_decimal(&bytes));
+            total += bytes.len() as f64 / samples.len() as f64;
+        }
+        let mean = total / chunks as f64;
+        eprintln!("two-decimal gauge, 240 samples: mean {mean:.3} bytes/sample");
+        assert!(mean <= 1.8, "mean {mean} bytes/sample");
+    }
+
+    #[test]
+    fn scale_grows_and_other_values_pass_through_raw() {
+        let values = [
+            3.0,
+            4.0,
+            4.5,
+            4.25,
+            stale_nan(),
+            4.25,
+            1.0 / 3.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            1e300,
+            0.1 + 0.2,
+            -5.125,
+            (1u64 << 60) as f64,
+            123_456.000_001,
+            0.0,
+            0.0,
+        ];
+        let samples: Vec<_> = values
+            .iter()
+            .enumerate()
+            .map(|(at, &v)| (at as i64, v))
+            .collect();
+        let bytes = assert_round_trip(&samples);
+        assert!(is_decimal(&bytes));
+        for split in 0..=samples.len() {
+            let mut enc = ChunkEncoder::resume(&encode(&samples[..split])).unwrap();
+            for &(t, v) in &samples[split..] {
+                enc.push(t, v);
+            }
+            assert_eq!(enc.bytes(), bytes, "split at {split}");
+        }
+    }
+
+    /// A scale that would push the previous integer past 2^53 is not taken; the value goes raw.
+    #[test]
+    fn a_rescale_that_would_lose_exactness_is_refused() {
+        let samples = [(1, 9e15), (2, 1.5), (3, 9e15 - 1.0), (4, 2.5)];
+        let bytes = assert_round_trip(&samples);
+        assert!(is_decimal(&bytes));
+    }
+
+    #[test]
+    fn a_first_value_that_is_no_decimal_keeps_xor_coding() {
+        for first in [1.0 / 3.0, stale_nan(), f64::NAN, -0.0, 1e300] {
+            let samples = [(1, first), (2, 2.0), (3, 2.5)];
+            let bytes = assert_round_trip(&samples);
+            assert!(!is_decimal(&bytes), "{first}");
         }
     }
 }
