@@ -94,8 +94,8 @@ fn self_job() -> ScrapeTarget {
 fn target(collection: &CollectionSection, job: &ScrapeTarget, address: &str) -> Target {
     let mut labels =
         Labels::from_pairs(job.labels.iter().map(|(k, v)| (k.clone(), v.clone()))).builder();
-    labels.set("job".into(), job.name.clone());
-    labels.set("instance".into(), address.to_owned());
+    labels.set("job", job.name.clone());
+    labels.set("instance", address.to_owned());
     Target {
         job: job.name.clone(),
         url: format!("{}://{address}{}", job.scheme, job.metrics_path),
@@ -394,7 +394,7 @@ fn synthetic_labels(target: &Target) -> Vec<Labels> {
     .iter()
     .map(|name| {
         let mut builder = target.labels.builder();
-        builder.set(METRIC_NAME.into(), (*name).into());
+        builder.set(METRIC_NAME, *name);
         builder.build()
     })
     .collect()

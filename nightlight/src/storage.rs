@@ -30,8 +30,9 @@ use rustc_hash::FxHashMap;
 
 use crate::checkpoint;
 use crate::chunk::{ChunkEncoder, ChunkIter};
-use crate::labels::Labels;
+use crate::labels::{Label, Labels};
 use crate::wal::{LoggedSample, Wal};
+use smol_str::SmolStr;
 
 /// Chunks never span a window; retention deletes whole windows.
 pub const WINDOW_MS: i64 = 2 * 3600 * 1000;
@@ -104,7 +105,7 @@ struct Head {
     /// Label-set hash → series ids with that hash (collisions are resolved by comparing labels).
     by_hash: FxHashMap<u64, Vec<u64>>,
     /// Label name → value → ascending series ids.
-    postings: HashMap<String, HashMap<String, Vec<u64>>>,
+    postings: HashMap<SmolStr, HashMap<SmolStr, Vec<u64>>>,
     next_id: u64,
 }
 
@@ -477,7 +478,7 @@ impl Storage {
     /// Every label name in the head, sorted.
     pub fn label_names(&self) -> Vec<String> {
         let head = self.head.read().expect("head lock");
-        let mut names: Vec<String> = head.postings.keys().cloned().collect();
+        let mut names: Vec<String> = head.postings.keys().map(SmolStr::to_string).collect();
         names.sort();
         names
     }
@@ -488,7 +489,7 @@ impl Storage {
         let mut values: Vec<String> = head
             .postings
             .get(name)
-            .map(|values| values.keys().cloned().collect())
+            .map(|values| values.keys().map(SmolStr::to_string).collect())
             .unwrap_or_default();
         values.sort();
         values
@@ -528,6 +529,7 @@ impl Head {
     }
 
     fn insert(&mut self, id: u64, labels: Labels) {
+        let labels = self.share_long_strings(labels);
         self.by_hash
             .entry(hash_labels(&labels))
             .or_default()
@@ -559,6 +561,32 @@ impl Head {
         self.next_id = self.next_id.max(id + 1);
     }
 
+    /// A string too long for [`SmolStr`] to hold inline (a metric name such as
+    /// `http_request_duration_seconds_bucket`) is an allocation of its own in every series that
+    /// has it unless the series takes the copy the postings already hold.
+    fn share_long_strings(&self, labels: Labels) -> Labels {
+        let long = |s: &SmolStr| s.is_heap_allocated();
+        if !labels
+            .iter()
+            .any(|label| long(&label.name) || long(&label.value))
+        {
+            return labels;
+        }
+        labels.with_shared_strings(|label| {
+            let values = self.postings.get_key_value(label.name.as_str());
+            let name = match values {
+                Some((name, _)) if long(&label.name) => name.clone(),
+                _ => label.name.clone(),
+            };
+            let value =
+                match values.and_then(|(_, values)| values.get_key_value(label.value.as_str())) {
+                    Some((value, _)) if long(&label.value) => value.clone(),
+                    _ => label.value.clone(),
+                };
+            Label { name, value }
+        })
+    }
+
     fn remove(&mut self, id: u64) {
         let Some(series) = self.series.remove(&id) else {
             return;
@@ -571,17 +599,17 @@ impl Head {
             }
         }
         for label in &series.labels {
-            let Some(values) = self.postings.get_mut(&label.name) else {
+            let Some(values) = self.postings.get_mut(label.name.as_str()) else {
                 continue;
             };
-            if let Some(ids) = values.get_mut(&label.value) {
+            if let Some(ids) = values.get_mut(label.value.as_str()) {
                 ids.retain(|other| *other != id);
                 if ids.is_empty() {
-                    values.remove(&label.value);
+                    values.remove(label.value.as_str());
                 }
             }
             if values.is_empty() {
-                self.postings.remove(&label.name);
+                self.postings.remove(label.name.as_str());
             }
         }
     }
@@ -624,11 +652,14 @@ impl Head {
 
     /// Series whose label `matcher.name` has a (non-empty) value the matcher accepts.
     fn ids_with_value(&self, matcher: &Matcher) -> Vec<u64> {
-        let Some(values) = self.postings.get(&matcher.name) else {
+        let Some(values) = self.postings.get(matcher.name.as_str()) else {
             return Vec::new();
         };
         if let MatchOp::Equal = matcher.op {
-            return values.get(&matcher.value).cloned().unwrap_or_default();
+            return values
+                .get(matcher.value.as_str())
+                .cloned()
+                .unwrap_or_default();
         }
         let mut ids: Vec<u64> = values
             .iter()
@@ -816,6 +847,22 @@ mod tests {
             .into_iter()
             .map(|(t, v)| LoggedSample { series, t, v })
             .collect()
+    }
+
+    #[test]
+    fn series_of_one_metric_share_its_long_name() {
+        let name = "apiserver_request_duration_seconds_bucket";
+        let mut head = Head::default();
+        for (id, le) in [(1, "0.1"), (2, "0.5")] {
+            // Each set built from its own strings, as decoded requests are.
+            head.insert(
+                id,
+                Labels::from_pairs([("__name__", name.to_owned()), ("le", le.to_owned())]),
+            );
+        }
+        let name_of = |id| head.series[&id].labels.metric_name().unwrap().as_ptr();
+        assert_eq!(name_of(1), name_of(2));
+        assert_eq!(head.series[&2].labels.get("le"), Some("0.5"));
     }
 
     #[test]

@@ -104,9 +104,9 @@ fn grouping<'a>(
     modifier: &'a Option<LabelModifier>,
 ) -> impl Iterator<Item = &'a Label> + 'a {
     labels.iter().filter(move |label| match modifier {
-        Some(LabelModifier::Include(by)) => by.labels.contains(&label.name),
+        Some(LabelModifier::Include(by)) => by.labels.iter().any(|name| *name == label.name),
         Some(LabelModifier::Exclude(without)) => {
-            label.name != METRIC_NAME && !without.labels.contains(&label.name)
+            label.name != METRIC_NAME && !without.labels.iter().any(|name| *name == label.name)
         }
         None => false,
     })

@@ -148,11 +148,11 @@ impl AlertSet {
         let mut series = Vec::new();
         for alert in self.active() {
             let mut alerts = alert.labels.builder();
-            alerts.set(METRIC_NAME.into(), "ALERTS".into());
-            alerts.set("alertstate".into(), alert.state.as_str().into());
+            alerts.set(METRIC_NAME, "ALERTS");
+            alerts.set("alertstate", alert.state.as_str());
             series.push((alerts.build(), 1.0));
             let mut for_state = alert.labels.builder();
-            for_state.set(METRIC_NAME.into(), "ALERTS_FOR_STATE".into());
+            for_state.set(METRIC_NAME, "ALERTS_FOR_STATE");
             // Whole seconds, as Prometheus writes it.
             series.push((for_state.build(), (alert.active_at / 1000) as f64));
         }

@@ -217,7 +217,7 @@ fn group_payload(receiver: &str, external_url: &str, key: &str, group: &Group, n
         notice
             .labels
             .iter()
-            .map(|label| (label.name.clone(), label.value.clone()))
+            .map(|label| (label.name.to_string(), label.value.to_string()))
             .collect()
     }));
     let common_annotations = common(alerts.iter().map(|notice| notice.annotations.clone()));

@@ -168,7 +168,7 @@ fn map(entries: impl IntoIterator<Item = (String, Value)>) -> Value {
 fn labels_value(labels: &Labels) -> Value {
     map(labels
         .iter()
-        .map(|label| (label.name.clone(), string(label.value.as_str()))))
+        .map(|label| (label.name.to_string(), string(label.value.as_str()))))
 }
 
 fn context(data: &TemplateData) -> Value {
