@@ -19,7 +19,8 @@ const MI_DEFAULT_PURGE_DELAY_MS: std::os::raw::c_long = 1000;
 
 /// Makes mimalloc give freed pages back to the system when they are freed rather than a second
 /// later, and then only once the freeing thread allocates again: idle worker threads otherwise
-/// keep what a burst of remote writes used, ~15% of the resident memory per series. Must run
+/// keep what a burst of remote writes used, ~15% of the resident memory per series. A value an
+/// operator set through `MIMALLOC_PURGE_DELAY` (other than the default) is left alone. Must run
 /// before any other thread starts (mimalloc's option calls are not thread-safe).
 #[allow(unsafe_code)]
 fn return_freed_memory_promptly() {
