@@ -74,8 +74,8 @@ const MAX_LEADING: u32 = 31;
 /// Decimal scales are 4-bit fields.
 const MAX_SCALE: u32 = 15;
 
-/// Integers up to here are exact in an `f64`.
-const MAX_EXACT: f64 = (1u64 << 53) as f64;
+/// Integers below this are exact in an `f64`.
+const MAX_EXACT: u64 = 1 << 53;
 
 /// `10^s` for every scale; each is exact in an `f64`.
 const POW10: [f64; MAX_SCALE as usize + 1] = [
@@ -90,7 +90,7 @@ fn decimal_value(n: i64, scale: u32) -> f64 {
 /// `v` as `n` at `scale`, if `decimal_value(n, scale)` gives back exactly its bits.
 fn as_decimal(v: f64, scale: u32) -> Option<i64> {
     let scaled = (v * POW10[scale as usize]).round();
-    if !scaled.is_finite() || scaled.abs() >= MAX_EXACT {
+    if !scaled.is_finite() || scaled.abs() >= MAX_EXACT as f64 {
         return None;
     }
     let n = scaled as i64;
@@ -102,7 +102,7 @@ fn smallest_scale(v: f64, from: u32) -> Option<(u32, i64)> {
     (from..=MAX_SCALE).find_map(|scale| as_decimal(v, scale).map(|n| (scale, n)))
 }
 
-/// Extra meaningful bits accepted to widen a value window (see `write_value`).
+/// Extra meaningful bits accepted to widen a value window (see `write_xor`).
 const WIDEN_SLACK: u32 = 4;
 
 /// The state both the encoder and the decoder carry from one sample to the next.
@@ -315,10 +315,12 @@ impl ChunkEncoder {
         let n = match as_decimal(v, decimal.scale) {
             Some(n) => n,
             None => {
+                // The previous integer scaled up stays below 2^53 like every `n`, so that the
+                // difference between the two always fits an i64.
                 let rescaled = smallest_scale(v, decimal.scale + 1).and_then(|(scale, n)| {
                     let factor = POW10[(scale - decimal.scale) as usize] as i64;
                     let previous = decimal.n.checked_mul(factor)?;
-                    (previous.unsigned_abs() < 1 << 53).then_some((scale, n, previous))
+                    (previous.unsigned_abs() < MAX_EXACT).then_some((scale, n, previous))
                 });
                 let Some((scale, n, previous)) = rescaled else {
                     self.write_bits(0b1111, 4);
@@ -467,10 +469,7 @@ impl<'a> ChunkIter<'a> {
 
     fn read_decimal(&mut self, mut decimal: Decimal) -> Result<u64, ChunkError> {
         let r = &mut self.reader;
-        let mut ones = 0;
-        while ones < 4 && r.read_bits(1, "value")? == 1 {
-            ones += 1;
-        }
+        let mut ones = r.read_ones(4, "value")?;
         if ones == 4 {
             return r.read_bits(64, "raw value");
         }
@@ -485,10 +484,7 @@ impl<'a> ChunkIter<'a> {
                 .checked_mul(factor)
                 .ok_or(ChunkError::Corrupt("rescaled value overflows"))?;
             decimal.scale = scale;
-            ones = 0;
-            while ones < 3 && r.read_bits(1, "value")? == 1 {
-                ones += 1;
-            }
+            ones = r.read_ones(3, "value")?;
             if ones == 3 {
                 return Err(ChunkError::Corrupt("rescale not followed by a difference"));
             }
@@ -577,10 +573,7 @@ pub fn decode_all(bytes: &[u8]) -> Result<Vec<(i64, f64)>, ChunkError> {
 }
 
 fn read_dod(r: &mut BitReader<'_>) -> Result<i64, ChunkError> {
-    let mut ones = 0;
-    while ones < DOD_BUCKETS.len() && r.read_bits(1, "timestamp")? == 1 {
-        ones += 1;
-    }
+    let ones = r.read_ones(DOD_BUCKETS.len(), "timestamp")?;
     if ones == 0 {
         return Ok(0);
     }
@@ -614,6 +607,16 @@ impl BitReader<'_> {
             n -= take;
         }
         Ok(value)
+    }
+
+    /// Counts one bits up to `max` (a prefix code's length), consuming the zero that ends them
+    /// if there is one before `max`.
+    fn read_ones(&mut self, max: usize, what: &'static str) -> Result<usize, ChunkError> {
+        let mut ones = 0;
+        while ones < max && self.read_bits(1, what)? == 1 {
+            ones += 1;
+        }
+        Ok(ones)
     }
 
     fn read_uvarint(&mut self) -> Result<u64, ChunkError> {
@@ -783,16 +786,21 @@ mod tests {
             f64::MIN,
             stale_nan(),
         ];
-        let samples: Vec<_> = values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| (i as i64 * 1000, v))
-            .collect();
-        let bytes = assert_round_trip(&samples);
-        let decoded = decode_all(&bytes).unwrap();
-        assert!(is_stale_nan(decoded[2].1));
-        assert!(!is_stale_nan(decoded[1].1));
-        assert!(decoded[1].1.is_nan());
+        // Led by a decimal, the others go raw inside a decimal chunk; led by a value that is no
+        // decimal, the chunk is XOR-coded.
+        for (first, decimal) in [(1.0, true), (0.1 + 0.2, false)] {
+            let samples: Vec<_> = std::iter::once(first)
+                .chain(values[1..].iter().copied())
+                .enumerate()
+                .map(|(i, v)| (i as i64 * 1000, v))
+                .collect();
+            let bytes = assert_round_trip(&samples);
+            assert_eq!(is_decimal(&bytes), decimal);
+            let decoded = decode_all(&bytes).unwrap();
+            assert!(is_stale_nan(decoded[2].1));
+            assert!(!is_stale_nan(decoded[1].1));
+            assert!(decoded[1].1.is_nan());
+        }
         assert!(!is_stale_nan(f64::NAN));
     }
 
@@ -925,7 +933,13 @@ mod tests {
             let _ = decode_all(&bytes);
             let _ = ChunkEncoder::resume(&bytes);
         }
-        for good in [encode(&counter(80, 2)), encode(&decimal_gauge(80, 2, 1e4))] {
+        let mut xor_coded = counter(80, 2);
+        xor_coded[0].1 = 0.1 + 0.2;
+        for good in [
+            encode(&counter(80, 2)),
+            encode(&decimal_gauge(80, 2, 1e4)),
+            encode(&xor_coded),
+        ] {
             mutate_and_decode(&good, &mut rng);
         }
     }
@@ -1016,12 +1030,18 @@ mod tests {
             }
             assert_eq!(enc.bytes(), bytes, "split at {split}");
         }
+        // Eighths need three decimals from the second sample on: one rescale, then each
+        // step costs its difference, not 64 raw bits.
+        let eighths: Vec<_> = (0..100).map(|i| (i, 1.0 + i as f64 * 0.125)).collect();
+        let bytes = assert_round_trip(&eighths);
+        assert!(bytes.len() < 2 * eighths.len(), "{} bytes", bytes.len());
     }
 
-    /// A scale that would push the previous integer past 2^53 is not taken; the value goes raw.
+    /// A scale that would take the previous integer past 2^53 is not taken and the value goes
+    /// raw: here the difference, 9e15 - -9.22e18, would overflow an `i64`.
     #[test]
-    fn a_rescale_that_would_lose_exactness_is_refused() {
-        let samples = [(1, 9e15), (2, 1.5), (3, 9e15 - 1.0), (4, 2.5)];
+    fn a_rescale_that_could_overflow_the_difference_is_refused() {
+        let samples = [(1, -9.22e14), (2, 900_000_000_000.000_1), (3, 2.5)];
         let bytes = assert_round_trip(&samples);
         assert!(is_decimal(&bytes));
     }

@@ -18,9 +18,8 @@ pub fn is_label_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Names and values are [`SmolStr`]s: most are short enough to live inline (no allocation per
-/// string, which was a quarter of a series' memory), and a longer one is shared by reference
-/// count between the copies of it.
+/// Names and values are [`SmolStr`]s: most are short enough to live inline (no allocation of
+/// their own), and a longer one is shared by reference count between the copies of it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
     pub name: SmolStr,

@@ -93,9 +93,9 @@ fn self_job() -> ScrapeTarget {
 
 fn target(collection: &CollectionSection, job: &ScrapeTarget, address: &str) -> Target {
     let mut labels =
-        Labels::from_pairs(job.labels.iter().map(|(k, v)| (k.clone(), v.clone()))).builder();
-    labels.set("job", job.name.clone());
-    labels.set("instance", address.to_owned());
+        Labels::from_pairs(job.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))).builder();
+    labels.set("job", job.name.as_str());
+    labels.set("instance", address);
     Target {
         job: job.name.clone(),
         url: format!("{}://{address}{}", job.scheme, job.metrics_path),

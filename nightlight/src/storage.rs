@@ -27,12 +27,12 @@ use rocksdb::{
     WriteBatch, WriteOptions,
 };
 use rustc_hash::FxHashMap;
+use smol_str::SmolStr;
 
 use crate::checkpoint;
 use crate::chunk::{ChunkEncoder, ChunkIter};
 use crate::labels::{Label, Labels};
 use crate::wal::{LoggedSample, Wal};
-use smol_str::SmolStr;
 
 /// Chunks never span a window; retention deletes whole windows.
 pub const WINDOW_MS: i64 = 2 * 3600 * 1000;

@@ -388,7 +388,7 @@ impl RuleManager {
         let mut seen = FxHashSet::default();
         for (labels, v) in self.query(rule, t)? {
             let mut builder = labels.builder();
-            builder.set(METRIC_NAME, rule.name.clone());
+            builder.set(METRIC_NAME, rule.name.as_str());
             for (name, value) in &rule.labels {
                 builder.set(name.clone(), value.clone());
             }
@@ -448,7 +448,7 @@ impl RuleManager {
             for (name, value) in label_templates.expand(&data) {
                 builder.set(name, value);
             }
-            builder.set("alertname", rule.name.clone());
+            builder.set("alertname", rule.name.as_str());
             let alert_labels = builder.build();
             if !seen.insert(alert_labels.clone()) {
                 return Err(
