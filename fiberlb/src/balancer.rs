@@ -14,6 +14,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::config::{BackendConfig, Method};
+use crate::http1::IdlePool;
 use crate::metrics::BackendMetrics;
 
 /// Milliseconds on a monotonic clock, for timestamps kept in atomics.
@@ -42,6 +43,8 @@ pub struct Backend {
     active: AtomicUsize,
     last_check_error: Mutex<Option<String>>,
     pub metrics: BackendMetrics,
+    /// Keep-alive connections the HTTP/1 proxy is not using now.
+    pub idle_http: IdlePool,
 }
 
 impl Backend {
@@ -63,6 +66,7 @@ impl Backend {
             active: AtomicUsize::new(0),
             last_check_error: Mutex::new(None),
             metrics,
+            idle_http: IdlePool::default(),
         };
         backend.publish_state();
         backend

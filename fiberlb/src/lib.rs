@@ -9,6 +9,7 @@ pub mod config;
 pub mod controller;
 pub mod health;
 pub mod http;
+pub mod http1;
 pub mod lb;
 pub mod metrics;
 pub mod pipe;

@@ -1,9 +1,13 @@
 //! The L7 proxy against real HTTP backends: forwarding headers, HTTP/2, methods' shares,
-//! cookie persistence, health-check ejection and rejoin, draining, limits and bad requests.
+//! cookie persistence, health-check ejection and rejoin, draining, limits and bad requests,
+//! HTTP/1 framing (pipelining, chunked both ways, 100 Continue) and backends that close idle
+//! connections.
 
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -525,4 +529,160 @@ async fn killing_a_backend_under_load_fails_few_requests_and_hangs_none() {
     // requests in flight on the killed connections can fail.
     assert!(served > 100, "served {served}");
     assert!(failed <= 8, "failed {failed} of {}", served + failed);
+}
+
+/// Writes `request` on a fresh connection to `addr`; `then` (if any) goes once `wait_for` has
+/// been read. Everything read until the proxy closes comes back.
+async fn raw_exchange(addr: SocketAddr, request: &str, wait_for: &str, then: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    if !then.is_empty() {
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&answer).contains(wait_for) {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed before {wait_for:?}");
+                answer.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "no {wait_for:?} in {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        stream.write_all(then.as_bytes()).await.unwrap();
+    }
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the proxy kept the connection open");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn http1_framing_survives_the_proxy() {
+    let pool = backends(&["a"]).await;
+    let (_lb, port) = start_lb("framing", "http", "", &weighted(&pool, &[100])).await;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    // Pipelined requests are answered in order on one connection.
+    let answer = raw_exchange(
+        addr,
+        "GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    let (one, two) = (answer.find("/one").unwrap(), answer.find("/two").unwrap());
+    assert!(one < two, "{answer}");
+
+    // A chunked upload arrives whole, extensions and trailers notwithstanding.
+    let answer = raw_exchange(
+        addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n",
+        "",
+        "",
+    )
+    .await;
+    assert!(answer.contains("\"body_bytes\":11"), "{answer}");
+
+    // 100 Continue comes back before the body is sent.
+    let answer = raw_exchange(
+        addr,
+        "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 100 Continue\r\n\r\n",
+        "hello",
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"body_bytes\":5"), "{answer}");
+
+    // A chunked answer stays chunked for HTTP/1.1 and is unwrapped for HTTP/1.0.
+    let answer = raw_exchange(
+        addr,
+        "GET /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "",
+        "",
+    )
+    .await;
+    assert!(
+        answer.contains("transfer-encoding: chunked\r\n"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("chunk-3\r\n0\r\n\r\n"), "{answer}");
+    let answer = raw_exchange(addr, "GET /chunked HTTP/1.0\r\nHost: x\r\n\r\n", "", "").await;
+    assert!(
+        !answer.to_ascii_lowercase().contains("transfer-encoding"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("\r\n\r\nchunk-1 chunk-2 chunk-3"),
+        "{answer}"
+    );
+
+    // Framing that two parsers could read two ways never reaches a backend.
+    let answer = raw_exchange(
+        addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "",
+        "",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+/// A backend that closes each connection shortly after answering on it, without saying so,
+/// as one with a short keep-alive timeout does. Counts the connections it accepts.
+async fn closing_backend() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(n @ 1..) => head.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_backend_closing_idle_connections_costs_no_request() {
+    let (backend, accepted) = closing_backend().await;
+    let (_lb, port) = start_lb("closing", "http", "", &[("closer", backend, 100)]).await;
+    let url = format!("http://127.0.0.1:{port}/");
+    let client = reqwest::Client::new();
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::GET,
+        reqwest::Method::POST,
+    ] {
+        let response = client.request(method.clone(), &url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{method}");
+        assert_eq!(response.text().await.unwrap(), "ok");
+        // Long enough for the backend to have closed the connection the proxy keeps.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(accepted.load(Ordering::Relaxed), 3);
 }

@@ -225,9 +225,9 @@ pub async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
 }
 
 /// An HTTP backend: answers every path with JSON naming itself and echoing the request's
-/// headers; `/health` answers with a status the test sets; `/slow` waits two seconds. It runs on
-/// a runtime of its own, so dropping it closes every connection at once, as a killed process
-/// would.
+/// headers; `/health` answers with a status the test sets; `/slow` waits two seconds;
+/// `/chunked` streams a chunked body. It runs on a runtime of its own, so dropping it closes
+/// every connection at once, as a killed process would.
 pub struct HttpBackend {
     pub name: String,
     pub addr: SocketAddr,
@@ -292,6 +292,12 @@ async fn answer(State(state): State<BackendState>, request: Request) -> Response
     if path == "/health" {
         let status = StatusCode::from_u16(state.health_status.load(Ordering::Relaxed)).unwrap();
         return (status, "health").into_response();
+    }
+    if path == "/chunked" {
+        // No length known up front: hyper sends it chunked.
+        let pieces =
+            ["chunk-1 ", "chunk-2 ", "chunk-3"].map(Ok::<_, std::io::Error>);
+        return axum::body::Body::from_stream(futures::stream::iter(pieces)).into_response();
     }
     if path == "/slow" {
         // Long enough for a test to act while it is in flight, on a loaded machine too.
