@@ -295,8 +295,7 @@ async fn answer(State(state): State<BackendState>, request: Request) -> Response
     }
     if path == "/chunked" {
         // No length known up front: hyper sends it chunked.
-        let pieces =
-            ["chunk-1 ", "chunk-2 ", "chunk-3"].map(Ok::<_, std::io::Error>);
+        let pieces = ["chunk-1 ", "chunk-2 ", "chunk-3"].map(Ok::<_, std::io::Error>);
         return axum::body::Body::from_stream(futures::stream::iter(pieces)).into_response();
     }
     if path == "/slow" {
