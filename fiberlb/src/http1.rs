@@ -119,12 +119,16 @@ struct Refusal {
 }
 
 impl Refusal {
-    fn bad_request(message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, message: impl Into<String>, reason: &'static str) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
+            status,
             message: message.into(),
-            reason: "bad_request",
+            reason,
         }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message, "bad_request")
     }
 }
 
@@ -144,11 +148,11 @@ fn parse_request(
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(Refusal {
-                status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                message: format!("more than {MAX_HEADERS} request headers"),
-                reason: "header_too_large",
-            });
+            return Err(Refusal::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("more than {MAX_HEADERS} request headers"),
+                "header_too_large",
+            ));
         }
         Err(err) => return Err(Refusal::bad_request(format!("malformed request: {err}"))),
     };
@@ -170,11 +174,11 @@ fn parse_request(
     let (path, target_authority) = if target.starts_with('/') || target == "*" {
         (target, None)
     } else if method.eq_ignore_ascii_case("CONNECT") {
-        return Err(Refusal {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            message: "CONNECT is not proxied by an HTTP load balancer".into(),
-            reason: "bad_request",
-        });
+        return Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not proxied by an HTTP load balancer",
+            "bad_request",
+        ));
     } else {
         // Absolute form: the backend gets the path, the authority stands in for a Host.
         let uri = target
@@ -772,11 +776,11 @@ where
             ) {
                 Ok(Some(parsed)) => break parsed,
                 Ok(None) if self.input.len() >= limits.max_header_bytes => {
-                    let refusal = Refusal {
-                        status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                        message: format!("request head over {} bytes", limits.max_header_bytes),
-                        reason: "header_too_large",
-                    };
+                    let refusal = Refusal::new(
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        format!("request head over {} bytes", limits.max_header_bytes),
+                        "header_too_large",
+                    );
                     self.refuse(&refusal).await;
                     return false;
                 }
@@ -791,16 +795,11 @@ where
                 Ok(Ok(1..)) => {}
                 Ok(_) => return false,
                 Err(_) => {
-                    tracing::debug!(
-                        "HTTP client {} did not finish its request head within {}s; closed",
-                        self.peer,
-                        limits.header_timeout_sec
+                    let refusal = Refusal::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head not received in time",
+                        "header_timeout",
                     );
-                    let refusal = Refusal {
-                        status: StatusCode::REQUEST_TIMEOUT,
-                        message: "request head not received in time".into(),
-                        reason: "header_timeout",
-                    };
                     self.refuse(&refusal).await;
                     return false;
                 }
@@ -811,11 +810,11 @@ where
         if limits.max_body_bytes > 0
             && matches!(request.body, Framing::Length(n) if n > limits.max_body_bytes)
         {
-            let refusal = Refusal {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                message: format!("request body over {} bytes", limits.max_body_bytes),
-                reason: "body_too_large",
-            };
+            let refusal = Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body over {} bytes", limits.max_body_bytes),
+                "body_too_large",
+            );
             self.refuse(&refusal).await;
             return false;
         }
