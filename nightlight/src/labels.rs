@@ -46,10 +46,10 @@ impl Labels {
         }))
     }
 
-    /// The same labels in an allocation of their own, so what is cached on it (see
-    /// [`Labels::without_metric_name`]) goes when the copy does.
-    pub fn detached(&self) -> Labels {
-        Labels::new(self.0.labels.clone())
+    /// A set from labels already sorted by name, with unique names and no empty value.
+    pub(crate) fn from_sorted(labels: Box<[Label]>) -> Self {
+        debug_assert!(labels.windows(2).all(|pair| pair[0].name < pair[1].name));
+        Labels::new(labels)
     }
 }
 
@@ -164,14 +164,6 @@ impl Labels {
                 .cloned()
                 .collect(),
         )
-    }
-
-    /// The same set with each label replaced by what `share` gives for it (the same name and
-    /// value, in a copy shared with other sets).
-    pub fn with_shared_strings(&self, share: impl FnMut(&Label) -> Label) -> Labels {
-        let labels: Box<[Label]> = self.0.labels.iter().map(share).collect();
-        debug_assert!(labels.iter().zip(self.iter()).all(|(a, b)| a == b));
-        Labels::new(labels)
     }
 
     pub fn builder(&self) -> LabelsBuilder {

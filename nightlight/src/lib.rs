@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod chunk;
 pub mod config;
 pub mod exposition;
+pub mod head;
 pub mod labels;
 pub mod metrics;
 pub mod promql;

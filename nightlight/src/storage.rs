@@ -1,7 +1,7 @@
 //! The time-series store.
 //!
-//! - The *head* (memory) holds every series' labels, the inverted index from label pairs to
-//!   series, and each series' open Gorilla chunk.
+//! - The *head* ([`crate::head`], memory) holds every series' labels, the inverted index from
+//!   label pairs to series, and each series' open Gorilla chunk.
 //! - RocksDB holds the rest, in column families: `series` (id → labels, written with a sync
 //!   when a series is first seen, before any of its samples are acknowledged), `chunks` (closed
 //!   chunks keyed by time window, series and first timestamp) and `meta` (the next series id,
@@ -15,23 +15,21 @@
 //! suite; chunks keyed by a two-hour window first make retention a range delete of whole
 //! windows, and a query seeks each series once per window it covers.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::label::Matcher;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, IteratorMode, Options, ReadOptions,
     WriteBatch, WriteOptions,
 };
 use rustc_hash::FxHashMap;
-use smol_str::SmolStr;
 
 use crate::checkpoint;
 use crate::chunk::{ChunkEncoder, ChunkIter};
-use crate::labels::{Label, Labels};
+use crate::head::{Head, MemSeries};
+use crate::labels::Labels;
 use crate::wal::{LoggedSample, Wal};
 
 /// Chunks never span a window; retention deletes whole windows.
@@ -90,23 +88,6 @@ pub struct StorageStats {
     pub series_created: AtomicU64,
     pub series_removed: AtomicU64,
     pub checkpoints: AtomicU64,
-}
-
-struct MemSeries {
-    labels: Labels,
-    open: ChunkEncoder,
-    /// The newest sample's timestamp and value bits (also when `open` is empty after a cut).
-    last: Option<(i64, u64)>,
-}
-
-#[derive(Default)]
-struct Head {
-    series: FxHashMap<u64, MemSeries>,
-    /// Label-set hash → series ids with that hash (collisions are resolved by comparing labels).
-    by_hash: FxHashMap<u64, Vec<u64>>,
-    /// Label name → value → ascending series ids.
-    postings: HashMap<SmolStr, HashMap<SmolStr, Vec<u64>>>,
-    next_id: u64,
 }
 
 pub struct Storage {
@@ -219,7 +200,7 @@ impl Storage {
             let id = head.next_id;
             head.next_id += 1;
             batch.put_cf(self.family(SERIES), id.to_be_bytes(), labels.encode());
-            head.insert(id, labels.clone());
+            head.insert(id, labels);
             ids[at] = id;
             created += 1;
         }
@@ -404,8 +385,7 @@ impl Storage {
                     } else {
                         Vec::new()
                     };
-                    // A copy of its own: what a query caches on it must not stay in the head.
-                    Some((id, series.labels.detached(), open))
+                    Some((id, head.labels(series), open))
                 })
                 .collect()
         };
@@ -464,35 +444,23 @@ impl Storage {
     pub fn series_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
         let head = self.head.read().expect("head lock");
         let ids = if matchers.is_empty() {
-            let mut all: Vec<u64> = head.series.keys().copied().collect();
-            all.sort_unstable();
-            all
+            head.all_ids()
         } else {
             head.matching(matchers)
         };
         ids.iter()
-            .filter_map(|id| head.series.get(id).map(|series| series.labels.clone()))
+            .filter_map(|id| head.series.get(id).map(|series| head.labels(series)))
             .collect()
     }
 
     /// Every label name in the head, sorted.
     pub fn label_names(&self) -> Vec<String> {
-        let head = self.head.read().expect("head lock");
-        let mut names: Vec<String> = head.postings.keys().map(SmolStr::to_string).collect();
-        names.sort();
-        names
+        self.head.read().expect("head lock").label_names()
     }
 
     /// Every value of label `name` in the head, sorted.
     pub fn label_values(&self, name: &str) -> Vec<String> {
-        let head = self.head.read().expect("head lock");
-        let mut values: Vec<String> = head
-            .postings
-            .get(name)
-            .map(|values| values.keys().map(SmolStr::to_string).collect())
-            .unwrap_or_default();
-        values.sort();
-        values
+        self.head.read().expect("head lock").label_values(name)
     }
 
     /// Bytes of closed chunks on disk (RocksDB's estimate of live SST data) and in memory.
@@ -517,181 +485,6 @@ impl Storage {
             .cf_handle(name)
             .expect("every column family is created at open")
     }
-}
-
-impl Head {
-    fn find(&self, labels: &Labels) -> Option<u64> {
-        self.by_hash
-            .get(&hash_labels(labels))?
-            .iter()
-            .copied()
-            .find(|id| self.series.get(id).is_some_and(|s| s.labels == *labels))
-    }
-
-    fn insert(&mut self, id: u64, labels: Labels) {
-        let labels = self.share_long_strings(labels);
-        self.by_hash
-            .entry(hash_labels(&labels))
-            .or_default()
-            .push(id);
-        for label in &labels {
-            let ids = self
-                .postings
-                .entry(label.name.clone())
-                .or_default()
-                .entry(label.value.clone())
-                .or_default();
-            // Ids grow, but a replayed store inserts in key order too; keep the list sorted.
-            match ids.last() {
-                Some(last) if *last > id => {
-                    let at = ids.partition_point(|existing| *existing < id);
-                    ids.insert(at, id);
-                }
-                _ => ids.push(id),
-            }
-        }
-        self.series.insert(
-            id,
-            MemSeries {
-                labels,
-                open: ChunkEncoder::new(),
-                last: None,
-            },
-        );
-        self.next_id = self.next_id.max(id + 1);
-    }
-
-    /// A string too long for [`SmolStr`] to hold inline (a metric name such as
-    /// `http_request_duration_seconds_bucket`) is an allocation of its own in every series that
-    /// has it unless the series takes the copy the postings already hold.
-    fn share_long_strings(&self, labels: Labels) -> Labels {
-        let long = |s: &SmolStr| s.is_heap_allocated();
-        if !labels
-            .iter()
-            .any(|label| long(&label.name) || long(&label.value))
-        {
-            return labels;
-        }
-        labels.with_shared_strings(|label| {
-            let values = self.postings.get_key_value(label.name.as_str());
-            let name = match values {
-                Some((name, _)) if long(&label.name) => name.clone(),
-                _ => label.name.clone(),
-            };
-            let value =
-                match values.and_then(|(_, values)| values.get_key_value(label.value.as_str())) {
-                    Some((value, _)) if long(&label.value) => value.clone(),
-                    _ => label.value.clone(),
-                };
-            Label { name, value }
-        })
-    }
-
-    fn remove(&mut self, id: u64) {
-        let Some(series) = self.series.remove(&id) else {
-            return;
-        };
-        let hash = hash_labels(&series.labels);
-        if let Some(ids) = self.by_hash.get_mut(&hash) {
-            ids.retain(|other| *other != id);
-            if ids.is_empty() {
-                self.by_hash.remove(&hash);
-            }
-        }
-        for label in &series.labels {
-            let Some(values) = self.postings.get_mut(label.name.as_str()) else {
-                continue;
-            };
-            if let Some(ids) = values.get_mut(label.value.as_str()) {
-                ids.retain(|other| *other != id);
-                if ids.is_empty() {
-                    values.remove(label.value.as_str());
-                }
-            }
-            if values.is_empty() {
-                self.postings.remove(label.name.as_str());
-            }
-        }
-    }
-
-    /// Ascending ids of the series every matcher accepts. A matcher that accepts the empty
-    /// string also accepts series without that label, as in Prometheus.
-    fn matching(&self, matchers: &[Matcher]) -> Vec<u64> {
-        let mut result: Option<Vec<u64>> = None;
-        let mut filters = Vec::new();
-        for matcher in matchers {
-            if matcher.is_match("") {
-                filters.push(matcher);
-                continue;
-            }
-            let ids = self.ids_with_value(matcher);
-            result = Some(match result {
-                None => ids,
-                Some(sofar) => intersect(&sofar, &ids),
-            });
-        }
-        let ids = result.unwrap_or_else(|| {
-            let mut all: Vec<u64> = self.series.keys().copied().collect();
-            all.sort_unstable();
-            all
-        });
-        if filters.is_empty() {
-            return ids;
-        }
-        ids.into_iter()
-            .filter(|id| {
-                let Some(series) = self.series.get(id) else {
-                    return false;
-                };
-                filters
-                    .iter()
-                    .all(|matcher| matcher.is_match(series.labels.get(&matcher.name).unwrap_or("")))
-            })
-            .collect()
-    }
-
-    /// Series whose label `matcher.name` has a (non-empty) value the matcher accepts.
-    fn ids_with_value(&self, matcher: &Matcher) -> Vec<u64> {
-        let Some(values) = self.postings.get(matcher.name.as_str()) else {
-            return Vec::new();
-        };
-        if let MatchOp::Equal = matcher.op {
-            return values
-                .get(matcher.value.as_str())
-                .cloned()
-                .unwrap_or_default();
-        }
-        let mut ids: Vec<u64> = values
-            .iter()
-            .filter(|(value, _)| matcher.is_match(value))
-            .flat_map(|(_, ids)| ids.iter().copied())
-            .collect();
-        ids.sort_unstable();
-        ids
-    }
-}
-
-fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
-}
-
-fn hash_labels(labels: &Labels) -> u64 {
-    let mut hasher = rustc_hash::FxHasher::default();
-    labels.hash(&mut hasher);
-    hasher.finish()
 }
 
 pub fn window(t: i64) -> i64 {
@@ -788,7 +581,7 @@ fn load_head(db: &DB) -> Result<Head, String> {
         );
         let labels = Labels::decode(&value)
             .ok_or_else(|| format!("series {id} has an unreadable label set"))?;
-        head.insert(id, labels);
+        head.insert(id, &labels);
     }
     if let Some(next) = db
         .get_cf(family(META), NEXT_ID_KEY)
@@ -827,6 +620,8 @@ fn decode_last_value(bytes: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use promql_parser::label::MatchOp;
+
     use super::*;
 
     fn open(dir: &Path) -> Arc<Storage> {
@@ -847,22 +642,6 @@ mod tests {
             .into_iter()
             .map(|(t, v)| LoggedSample { series, t, v })
             .collect()
-    }
-
-    #[test]
-    fn series_of_one_metric_share_its_long_name() {
-        let name = "apiserver_request_duration_seconds_bucket";
-        let mut head = Head::default();
-        for (id, le) in [(1, "0.1"), (2, "0.5")] {
-            // Each set built from its own strings, as decoded requests are.
-            head.insert(
-                id,
-                Labels::from_pairs([("__name__", name.to_owned()), ("le", le.to_owned())]),
-            );
-        }
-        let name_of = |id| head.series[&id].labels.metric_name().unwrap().as_ptr();
-        assert_eq!(name_of(1), name_of(2));
-        assert_eq!(head.series[&2].labels.get("le"), Some("0.5"));
     }
 
     #[test]
