@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 
 source scripts/lib/packages.sh
 etcdctl35=$(ensure_etcdctl_3_5)
-cargo build --quiet --locked -p chainfire
+source tests/e2e/lib/build.sh
 bin=target/debug/chainfire
 work=$(mktemp -d)
 source tests/e2e/lib/checks.sh

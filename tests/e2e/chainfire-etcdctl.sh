@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --quiet --locked -p chainfire -p photonctl
+source tests/e2e/lib/build.sh
 bin=target/debug/chainfire
 photonctl=target/debug/photonctl
 work=$(mktemp -d)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --quiet --locked -p fiberlb -p photonctl
+source tests/e2e/lib/build.sh
 bin=target/debug/fiberlb
 photonctl=target/debug/photonctl
 source tests/e2e/lib/checks.sh

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --quiet --locked -p flashdns -p photonctl
+source tests/e2e/lib/build.sh
 bin=target/debug/flashdns
 photonctl=target/debug/photonctl
 work=$(mktemp -d)

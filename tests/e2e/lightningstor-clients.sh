@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --quiet --locked -p lightningstor -p photonctl
+source tests/e2e/lib/build.sh
 bin=target/debug/lightningstor
 photonctl=target/debug/photonctl
 source tests/e2e/lib/checks.sh

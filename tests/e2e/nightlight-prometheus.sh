@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-cargo build --quiet --locked -p nightlight -p photonctl
+source tests/e2e/lib/build.sh
 bin=target/debug/nightlight
 source tests/e2e/lib/checks.sh
 source tests/e2e/lib/scratch.sh
