@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::source::ConfigSource;
 use crate::tls::CertStore;
 use crate::workers::{Workers, bind_tcp, bind_udp};
-use crate::{health, http, tcp, udp};
+use crate::{health, http, http1, tcp, udp};
 
 /// Which changes need a new listener; anything else is applied in place.
 fn listener_key(lb: &LoadBalancer) -> (Protocol, SocketAddr, bool) {
@@ -289,6 +289,9 @@ impl Controller {
             local
         };
         *runtime.local_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(local);
+        if matches!(lb.protocol, Protocol::Http | Protocol::Https) {
+            self.tracker.spawn(http1::sweep_idle_pools(runtime.clone()));
+        }
         health::restart(&runtime, &self.tracker);
         tracing::info!(
             "load balancer {}: {} on {local}, {} backend(s), method {}",

@@ -24,7 +24,7 @@ use crate::http::{
     HttpProxy, POOL_IDLE_TIMEOUT, connection_tokens, cookie_value, forwarded_element,
     is_hop_by_hop, is_idempotent_method,
 };
-use crate::lb::{MAX_CONNECT_ATTEMPTS, connect_backend};
+use crate::lb::{LbRuntime, MAX_CONNECT_ATTEMPTS, connect_backend};
 use crate::pipe::pipe;
 
 /// Headers one request or response head may carry (hyper's limit too).
@@ -66,6 +66,15 @@ impl IdlePool {
         None
     }
 
+    /// Drops the connections that expired or that the backend closed; all of them unless
+    /// `keep`.
+    fn sweep(&self, keep: bool) {
+        let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        connections.retain(|(since, stream)| {
+            keep && since.elapsed() < POOL_IDLE_TIMEOUT && still_open(stream)
+        });
+    }
+
     fn put(&self, stream: TcpStream) {
         let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
         while connections
@@ -76,6 +85,26 @@ impl IdlePool {
             connections.pop_front();
         }
         connections.push_back((Instant::now(), stream));
+    }
+}
+
+/// How often the idle pools are swept: without it, a connection the backend closed (its
+/// keep-alive timeout) would sit in CLOSE_WAIT until the next request to that backend.
+const POOL_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sweeps the idle pools of `lb`'s backends until the load balancer stops.
+pub async fn sweep_idle_pools(lb: Arc<LbRuntime>) {
+    let mut ticker = tokio::time::interval(POOL_SWEEP_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = lb.stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        for backend in lb.pool.backends().iter() {
+            // Nothing takes a draining backend's connections any more.
+            backend.idle_http.sweep(!backend.is_draining());
+        }
     }
 }
 

@@ -639,15 +639,20 @@ async fn http1_framing_survives_the_proxy() {
 
 /// A backend that closes each connection shortly after answering on it, without saying so,
 /// as one with a short keep-alive timeout does. Counts the connections it accepts.
-async fn closing_backend() -> (SocketAddr, Arc<AtomicUsize>) {
+/// A backend that answers one request per connection and then closes its side (half-close,
+/// as a server's keep-alive timeout does). Counts the connections accepted, and those the
+/// proxy let go of afterwards (its end closed too).
+async fn closing_backend() -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
+    let released = Arc::new(AtomicUsize::new(0));
+    let (accepted_counter, released_counter) = (accepted.clone(), released.clone());
     tokio::spawn(async move {
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
-            counter.fetch_add(1, Ordering::Relaxed);
+            accepted_counter.fetch_add(1, Ordering::Relaxed);
+            let released = released_counter.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
@@ -661,15 +666,19 @@ async fn closing_backend() -> (SocketAddr, Arc<AtomicUsize>) {
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                     .await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = stream.shutdown().await;
+                if let Ok(0) = stream.read(&mut buf).await {
+                    released.fetch_add(1, Ordering::Relaxed);
+                }
             });
         }
     });
-    (addr, accepted)
+    (addr, accepted, released)
 }
 
 #[tokio::test]
 async fn a_backend_closing_idle_connections_costs_no_request() {
-    let (backend, accepted) = closing_backend().await;
+    let (backend, accepted, _) = closing_backend().await;
     let (_lb, port) = start_lb("closing", "http", "", &[("closer", backend, 100)]).await;
     let url = format!("http://127.0.0.1:{port}/");
     let client = reqwest::Client::new();
@@ -685,4 +694,20 @@ async fn a_backend_closing_idle_connections_costs_no_request() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(accepted.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn idle_connections_the_backend_closed_are_let_go_without_more_traffic() {
+    let (backend, _, released) = closing_backend().await;
+    let (_lb, port) = start_lb("sweep", "http", "", &[("closer", backend, 100)]).await;
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "ok");
+    // The pool is swept every 5 s; no request comes to make the proxy look at it.
+    wait_for(
+        "the proxy to let go of the connection its backend closed",
+        async || released.load(Ordering::Relaxed) == 1,
+    )
+    .await;
 }
