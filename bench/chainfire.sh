@@ -11,7 +11,7 @@ requests=${1:-100000}
 members=${2:-1}
 
 command -v etcd >/dev/null || { echo "needs etcd: apt-get install etcd-server"; exit 1; }
-cargo build --release --locked --quiet -p chainfire -p photon-bench
+source scripts/lib/release-build.sh
 work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

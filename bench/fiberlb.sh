@@ -13,7 +13,7 @@ connections=${2:-64}
 
 source scripts/lib/packages.sh
 ensure_packages nginx haproxy wrk openssl
-cargo build --release --locked --quiet -p fiberlb
+source scripts/lib/release-build.sh
 work=$(mktemp -d)
 # nginx's workers run as nobody: they must be able to read the files it serves.
 chmod 755 "$work"

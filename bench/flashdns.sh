@@ -12,7 +12,7 @@ clients=${2:-4}
 for tool in dnsperf nsd knotd; do
   command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install dnsperf nsd knot"; exit 1; }
 done
-cargo build --release --locked --quiet -p flashdns
+source scripts/lib/release-build.sh
 work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -19,7 +19,7 @@ if $with_garage && [ ! -x "$garage" ]; then
   echo "==> building Garage 2.5.0 from crates.io (once; takes a while)"
   cargo install --quiet --locked garage --version 2.5.0 --root target/peer-tools/garage
 fi
-cargo build --release --locked --quiet -p lightningstor -p photon-bench
+source scripts/lib/release-build.sh
 load=target/release/s3-load
 work=$(mktemp -d)
 pids=()

@@ -46,7 +46,7 @@ per_request=4
 runs=5
 
 command -v prometheus >/dev/null || { echo "needs prometheus: apt-get install prometheus"; exit 1; }
-cargo build --release --locked --quiet -p nightlight -p photon-bench
+source scripts/lib/release-build.sh
 load=target/release/remote-write-load
 work=$(mktemp -d)
 pids=()

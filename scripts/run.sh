@@ -19,7 +19,7 @@ source scripts/lib/packages.sh
 ensure_packages "${BUILD_PACKAGES[@]}"
 
 echo "==> building PhotonCloud (release)"
-cargo build --release --workspace --locked --quiet
+source scripts/lib/release-build.sh
 
 if ((${#COMPONENTS[@]} == 0)); then
   echo "No PhotonCloud component exists yet, so nothing was started."
