@@ -1,7 +1,7 @@
 //! A chainfire cluster of real processes for fault tests. Member `i` lives on its own loopback
-//! address 127.B.(10+i).1, B chosen per test process; other members reach its peer port through a fault-injecting proxy,
-//! and its own peer calls leave from its address, so the proxies can cut any member off in both
-//! directions.
+//! address 127.B.(10+i).1, B chosen per cluster; other members reach its peer port through a
+//! fault-injecting proxy, and its own peer calls leave from its address, so the proxies can cut
+//! any member off in both directions.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -30,16 +30,44 @@ pub struct Member {
     child: Option<Child>,
 }
 
-/// Member `index`'s loopback address, in a block of this test process's own: tests run in
-/// parallel processes, and a port one of them found free must not be taken by another's member.
-fn member_ip(index: usize) -> IpAddr {
-    let block = 1 + (std::process::id() % 250) as u8;
-    IpAddr::V4(Ipv4Addr::new(127, block, 10 + index as u8, 1))
+/// A block of loopback addresses 127.B.*.* for one cluster: tests run in parallel, as
+/// processes or threads, and one's member must never meet another's. A listener on the
+/// block's claim address, held while the cluster lives, keeps others from taking it.
+struct Block {
+    number: u8,
+    _claim: TcpListener,
 }
 
-fn free_addr(ip: IpAddr) -> SocketAddr {
-    TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap()
+impl Block {
+    fn claim() -> Block {
+        let start = std::process::id() % 250;
+        (0..250)
+            .map(|k| 1 + ((start + k) % 250) as u8)
+            .find_map(|number| {
+                TcpListener::bind((Ipv4Addr::new(127, number, 9, 1), CLAIM_PORT))
+                    .ok()
+                    .map(|claim| Block {
+                        number,
+                        _claim: claim,
+                    })
+            })
+            .expect("a free block of loopback addresses")
+    }
+
+    /// Member `index`'s own address.
+    fn member_ip(&self, index: usize) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(127, self.number, 10 + index as u8, 1))
+    }
 }
+
+/// Fixed ports on each member's own address, below the kernel's ephemeral range. Ports found
+/// free by binding port 0 raced with the member's own peer calls, which leave from its address
+/// on ephemeral ports: one took the admin port before the member bound it.
+const CLAIM_PORT: u16 = 21378;
+const CLIENT_PORT: u16 = 21379;
+const PEER_PORT: u16 = 21380;
+const ADMIN_PORT: u16 = 21381;
+const PROXY_PORT: u16 = 21382;
 
 impl Member {
     pub fn endpoint(&self) -> String {
@@ -184,18 +212,24 @@ impl Drop for Member {
 
 pub struct Cluster {
     pub members: Vec<Member>,
+    block: Block,
     dir: tempfile::TempDir,
     extra: Vec<String>,
 }
 
 impl Cluster {
-    /// `size` members bootstrapped together; `extra` are `--set KEY=VALUE` settings for all.
-    pub async fn bootstrap(size: usize, extra: &[&str]) -> Self {
-        let mut cluster = Self {
+    fn empty(extra: &[&str]) -> Self {
+        Self {
             members: Vec::new(),
+            block: Block::claim(),
             dir: tempfile::TempDir::new().unwrap(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
+        }
+    }
+
+    /// `size` members bootstrapped together; `extra` are `--set KEY=VALUE` settings for all.
+    pub async fn bootstrap(size: usize, extra: &[&str]) -> Self {
+        let mut cluster = Self::empty(extra);
         for _ in 0..size {
             cluster.prepare_member().await;
         }
@@ -220,11 +254,7 @@ impl Cluster {
 
     /// One member started with `flags` (none: standalone).
     pub async fn single(flags: &[&str], extra: &[&str]) -> Self {
-        let mut cluster = Self {
-            members: Vec::new(),
-            dir: tempfile::TempDir::new().unwrap(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
+        let mut cluster = Self::empty(extra);
         let member = cluster.prepare_member().await;
         member.flags = flags.iter().map(|s| s.to_string()).collect();
         member.spawn();
@@ -235,16 +265,16 @@ impl Cluster {
     /// Adds a member (not started) with its addresses and proxy.
     async fn prepare_member(&mut self) -> &mut Member {
         let index = self.members.len();
-        let ip = member_ip(index);
-        let peer_addr = free_addr(ip);
-        let proxy = FaultProxy::start(free_addr(ip), peer_addr).await;
+        let ip = self.block.member_ip(index);
+        let peer_addr = SocketAddr::new(ip, PEER_PORT);
+        let proxy = FaultProxy::start(SocketAddr::new(ip, PROXY_PORT), peer_addr).await;
         let name = format!("m{index}");
         self.members.push(Member {
             data_dir: self.dir.path().join(&name),
             name,
             ip,
-            client_addr: free_addr(ip),
-            admin_addr: free_addr(ip),
+            client_addr: SocketAddr::new(ip, CLIENT_PORT),
+            admin_addr: SocketAddr::new(ip, ADMIN_PORT),
             peer_addr,
             proxy,
             flags: Vec::new(),
