@@ -230,7 +230,12 @@ impl ChunkEncoder {
     }
 
     pub fn last_t(&self) -> Option<i64> {
-        (self.count > 0).then_some(self.state.t)
+        self.last().map(|(t, _)| t)
+    }
+
+    /// The newest sample's timestamp and value bits.
+    pub fn last(&self) -> Option<(i64, u64)> {
+        (self.count > 0).then_some((self.state.t, self.state.v))
     }
 
     /// The complete encoding so far, decodable with [`ChunkIter`].

@@ -22,9 +22,9 @@ type SymbolPair = (u32, u32);
 pub struct MemSeries {
     /// Sorted by name, as [`Labels`] are.
     labels: Box<[SymbolPair]>,
+    /// Never empty once the series has a sample: a full chunk is closed as the next sample
+    /// arrives, and that sample starts the new one.
     pub open: ChunkEncoder,
-    /// The newest sample's timestamp and value bits (also when `open` is empty after a cut).
-    pub last: Option<(i64, u64)>,
 }
 
 #[derive(Default)]
@@ -82,12 +82,11 @@ impl Head {
             MemSeries {
                 labels: pairs,
                 open: ChunkEncoder::new(),
-                last: None,
             },
         );
         let (series, symbols) = (&self.series, &self.symbols);
         self.by_hash.insert_unique(hash_labels(labels), id, |id| {
-            hash_pairs(symbols.strings(&series[id].labels))
+            symbols.hash(&series[id].labels)
         });
         self.next_id = self.next_id.max(id + 1);
     }
@@ -96,7 +95,7 @@ impl Head {
         let Some(series) = self.series.remove(&id) else {
             return;
         };
-        let hash = hash_pairs(self.symbols.strings(&series.labels));
+        let hash = self.symbols.hash(&series.labels);
         if let Ok(entry) = self.by_hash.find_entry(hash, |other| *other == id) {
             entry.remove();
         }
@@ -290,6 +289,11 @@ impl Symbols {
         pairs
             .iter()
             .map(|&(name, value)| (self.string(name), self.string(value)))
+    }
+
+    /// The hash of a series filed with these pairs (see [`hash_pairs`]).
+    fn hash(&self, pairs: &[SymbolPair]) -> u64 {
+        hash_pairs(self.strings(pairs))
     }
 
     fn same(&self, pairs: &[SymbolPair], labels: &Labels) -> bool {

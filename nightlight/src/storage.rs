@@ -137,7 +137,7 @@ impl Storage {
                     continue;
                 };
                 // Samples already in the checkpointed chunk come back too; skip them.
-                if series.last.is_some_and(|(t, _)| sample.t <= t) {
+                if series.open.last_t().is_some_and(|t| sample.t <= t) {
                     continue;
                 }
                 storage.push(series, sample, &mut batch);
@@ -228,7 +228,7 @@ impl Storage {
                     outcome.out_of_order += 1;
                     continue;
                 };
-                let last = newest.get(&sample.series).copied().or(series.last);
+                let last = newest.get(&sample.series).copied().or(series.open.last());
                 match last {
                     Some((t, bits)) if sample.t == t && sample.v.to_bits() == bits => {
                         outcome.duplicates += 1;
@@ -289,7 +289,6 @@ impl Storage {
             self.stats.chunks_written.fetch_add(1, Ordering::Relaxed);
         }
         series.open.push(sample.t, sample.v);
-        series.last = Some((sample.t, sample.v.to_bits()));
     }
 
     /// Makes the closed chunks durable, saves every open chunk and drops the log segments
@@ -310,7 +309,7 @@ impl Storage {
             let snapshot: Vec<checkpoint::SavedHead> = head
                 .series
                 .iter()
-                .filter_map(|(id, series)| series.last.map(|(t, _)| (*id, t, series.open.bytes())))
+                .filter_map(|(id, series)| Some((*id, series.open.last_t()?, series.open.bytes())))
                 .collect();
             (closed, snapshot)
         };
@@ -342,7 +341,7 @@ impl Storage {
         let expired: Vec<u64> = head
             .series
             .iter()
-            .filter(|(_, series)| series.last.is_none_or(|(t, _)| t < cutoff_ms))
+            .filter(|(_, series)| series.open.last_t().is_none_or(|t| t < cutoff_ms))
             .map(|(id, _)| *id)
             .collect();
         if expired.is_empty() {
@@ -379,7 +378,7 @@ impl Storage {
                 .into_iter()
                 .filter_map(|id| {
                     let series = head.series.get(&id)?;
-                    newest = newest.max(series.last.map_or(i64::MIN, |(t, _)| t));
+                    newest = newest.max(series.open.last_t().unwrap_or(i64::MIN));
                     let open = if series.open.last_t().is_some_and(|t| t >= mint) {
                         series.open.bytes()
                     } else {
@@ -595,27 +594,16 @@ fn load_head(db: &DB) -> Result<Head, String> {
 
 /// Puts the checkpointed open chunks back into their series.
 fn restore_open_chunks(head: &mut Head, saved: Vec<checkpoint::SavedHead>) -> Result<(), String> {
-    for (id, last_t, bytes) in saved {
+    // The saved newest timestamp is the chunk's own last one; the chunk is what counts.
+    for (id, _, bytes) in saved {
         let Some(series) = head.series.get_mut(&id) else {
             // Removed by retention after the checkpoint.
             continue;
         };
-        let open = ChunkEncoder::resume(&bytes)
+        series.open = ChunkEncoder::resume(&bytes)
             .map_err(|err| format!("the open chunk of series {id} is unreadable: {err}"))?;
-        // The value only matters for duplicate detection; a NaN never equals a sample.
-        let last_bits = decode_last_value(&bytes).unwrap_or(f64::NAN.to_bits());
-        series.last = Some((last_t, last_bits));
-        series.open = open;
     }
     Ok(())
-}
-
-fn decode_last_value(bytes: &[u8]) -> Option<u64> {
-    ChunkIter::new(bytes)
-        .ok()?
-        .filter_map(Result::ok)
-        .last()
-        .map(|(_, v)| v.to_bits())
 }
 
 #[cfg(test)]
