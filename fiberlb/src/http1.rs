@@ -54,7 +54,7 @@ impl IdlePool {
     fn take(&self) -> Option<TcpStream> {
         let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((since, stream)) = connections.pop_back() {
-            if since.elapsed() >= POOL_IDLE_TIMEOUT {
+            if expired(since) {
                 // Everything older has expired too.
                 connections.clear();
                 return None;
@@ -70,16 +70,14 @@ impl IdlePool {
     /// `keep`.
     fn sweep(&self, keep: bool) {
         let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        connections.retain(|(since, stream)| {
-            keep && since.elapsed() < POOL_IDLE_TIMEOUT && still_open(stream)
-        });
+        connections.retain(|(since, stream)| keep && !expired(*since) && still_open(stream));
     }
 
     fn put(&self, stream: TcpStream) {
         let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
         while connections
             .front()
-            .is_some_and(|(since, _)| since.elapsed() >= POOL_IDLE_TIMEOUT)
+            .is_some_and(|(since, _)| expired(*since))
             || connections.len() >= MAX_IDLE_PER_BACKEND
         {
             connections.pop_front();
@@ -106,6 +104,11 @@ pub async fn sweep_idle_pools(lb: Arc<LbRuntime>) {
             backend.idle_http.sweep(!backend.is_draining());
         }
     }
+}
+
+/// Whether a connection idle since `since` has been kept long enough.
+fn expired(since: Instant) -> bool {
+    since.elapsed() >= POOL_IDLE_TIMEOUT
 }
 
 /// An idle connection the backend has not closed (nor written to). tokio answers from the

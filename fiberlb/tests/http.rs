@@ -637,8 +637,6 @@ async fn http1_framing_survives_the_proxy() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 }
 
-/// A backend that closes each connection shortly after answering on it, without saying so,
-/// as one with a short keep-alive timeout does. Counts the connections it accepts.
 /// A backend that answers one request per connection and then closes its side (half-close,
 /// as a server's keep-alive timeout does). Counts the connections accepted, and those the
 /// proxy let go of afterwards (its end closed too).

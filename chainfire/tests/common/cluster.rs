@@ -60,10 +60,12 @@ impl Block {
     }
 }
 
+/// Where a cluster holds its block's claim: 127.B.9.1 on this port.
+const CLAIM_PORT: u16 = 21378;
+
 /// Fixed ports on each member's own address, below the kernel's ephemeral range. Ports found
 /// free by binding port 0 raced with the member's own peer calls, which leave from its address
 /// on ephemeral ports: one took the admin port before the member bound it.
-const CLAIM_PORT: u16 = 21378;
 const CLIENT_PORT: u16 = 21379;
 const PEER_PORT: u16 = 21380;
 const ADMIN_PORT: u16 = 21381;
