@@ -5,6 +5,13 @@
 //! from `--end-ms` − `--hours` to `--end-ms`, and sends them as snappy-compressed protobuf
 //! `WriteRequest`s with `--concurrency` requests in flight. Prints one `key=value` line.
 //!
+//! Values are what those exporters send: every value a whole number of the unit its source
+//! counts in (CPU seconds in clock ticks or nanoseconds, memory in kB, sizes in pages or
+//! sectors, everything else in ones), so what a sample carries is the change an exporter really
+//! reports. Counters climb by up to 1–20 × their scale per sample; gauges either never move
+//! (`up`, sizes, link speeds and MTUs) or wander around their level, memory at every scrape,
+//! open fds now and then (see `GAUGES`).
+//!
 //! Everything is deterministic (`--seed`): the same arguments send the same bytes to every
 //! server. The request bodies are all built and encoded before the clock starts, so that the
 //! generator's own work takes as little of the shared CPUs as possible while a server ingests.
@@ -384,14 +391,18 @@ impl Group {
 }
 
 enum Kind {
+    /// `count` and the increments are in `unit`s.
     Counter {
         count: u64,
         max_increment: u64,
-        scale: u64,
+        unit: Unit,
     },
+    /// `units` of `unit`, wandering around `level`; see [`Walk`].
     Gauge {
-        value: f64,
-        step: f64,
+        units: u64,
+        level: f64,
+        walk: Walk,
+        unit: Unit,
     },
     Bucket {
         group: Group,
@@ -439,15 +450,23 @@ impl Series {
         labels.extend(metric.scheme.labels(extra));
         labels.sort_by(|a, b| a.name.cmp(&b.name));
         let kind = match metric.kind {
-            MetricKind::Counter(scale) => Kind::Counter {
-                count: rng.below(1_000_000) * scale,
-                max_increment: 1 + rng.below(20),
-                scale,
+            MetricKind::Counter(scale, unit) => Kind::Counter {
+                count: rng.below(unit.of(1e6 * scale)),
+                max_increment: unit.of((1 + rng.below(20)) as f64 * scale),
+                unit,
             },
-            MetricKind::Gauge(scale) => Kind::Gauge {
-                value: round2(rng.unit() * scale),
-                step: scale / 100.0,
-            },
+            MetricKind::Gauge(scale, unit, walk) => {
+                let units = unit.of((0.5 + rng.unit()) * scale);
+                Kind::Gauge {
+                    units,
+                    level: units as f64,
+                    walk: Walk {
+                        step: unit.units_in(walk.step * scale),
+                        ..walk
+                    },
+                    unit,
+                }
+            }
             MetricKind::Bucket { family, median } => {
                 // Scheme::LeMethod: `le` varies fastest, then method, then the target.
                 let (le, group) = (extra % BUCKETS.len(), k / BUCKETS.len());
@@ -479,18 +498,28 @@ impl Series {
             Kind::Counter {
                 count,
                 max_increment,
-                scale,
+                unit,
             } => {
                 if self.rng.below(RESET_ONE_IN) == 0 {
                     *count = 0;
                 } else {
-                    *count += self.rng.below(*max_increment + 1) * *scale;
+                    *count += self.rng.below(*max_increment + 1);
                 }
-                *count as f64
+                unit.value(*count)
             }
-            Kind::Gauge { value, step } => {
-                *value = round2((*value + (self.rng.unit() - 0.5) * *step).max(0.0));
-                *value
+            Kind::Gauge {
+                units,
+                level,
+                walk,
+                unit,
+            } => {
+                if self.rng.unit() < walk.moves {
+                    let now = *units as f64;
+                    let pull = (*level - now) * REVERSION;
+                    let moved = now + pull + (2.0 * self.rng.unit() - 1.0) * walk.step;
+                    *units = moved.round().max(0.0) as u64;
+                }
+                unit.value(*units)
             }
             Kind::Bucket { group, fraction } => {
                 group.step();
@@ -510,10 +539,6 @@ impl Series {
             }
         }
     }
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }
 
 fn label(name: &str, value: &str) -> Label {
@@ -595,12 +620,78 @@ impl Scheme {
     }
 }
 
+/// What an exporter counts in: a value is a whole number of units, `times / per` each, computed
+/// as exporters do (`units × times`, then one division), so that centiseconds are `ticks / 100`
+/// and nanoseconds `ns / 1e9` exactly as node_exporter and Go's `Duration.Seconds()` give them.
+#[derive(Clone, Copy)]
+struct Unit {
+    times: u64,
+    per: u64,
+}
+
+/// Ones: requests, packets, bytes, fds.
+const ONE: Unit = Unit { times: 1, per: 1 };
+/// /proc/stat's clock ticks (USER_HZ = 100): CPU seconds.
+const CENTI: Unit = Unit { times: 1, per: 100 };
+/// Milliseconds, as /proc/diskstats counts I/O time.
+const MILLI: Unit = Unit {
+    times: 1,
+    per: 1000,
+};
+/// Nanoseconds: schedstat, cgroup CPU usage, Go durations.
+const NANO: Unit = Unit {
+    times: 1,
+    per: 1_000_000_000,
+};
+/// Whole multiples: kB as /proc/meminfo reports memory, pages, disk sectors.
+const fn times(n: u64) -> Unit {
+    Unit { times: n, per: 1 }
+}
+
+impl Unit {
+    fn units_in(self, amount: f64) -> f64 {
+        amount * self.per as f64 / self.times as f64
+    }
+
+    /// The whole units nearest to `amount`.
+    fn of(self, amount: f64) -> u64 {
+        self.units_in(amount).round() as u64
+    }
+
+    fn value(self, units: u64) -> f64 {
+        (units * self.times) as f64 / self.per as f64
+    }
+}
+
+/// How a gauge moves from sample to sample: with probability `moves`, by up to `step` of its
+/// magnitude either way (then to whole units, never below 0). Sizes, link speeds and `up` do
+/// not move at all; memory moves every scrape; open fds now and then.
+#[derive(Clone, Copy)]
+struct Walk {
+    moves: f64,
+    step: f64,
+}
+
+/// The share of its distance to its starting level a gauge moves back each step, so that a walk
+/// stays around its level (load around 4, in-flight requests around 20) instead of drifting off
+/// or sinking to 0 over the hours.
+const REVERSION: f64 = 0.05;
+
+const FIXED: Walk = Walk {
+    moves: 0.0,
+    step: 0.0,
+};
+
+const fn walk(moves: f64, step: f64) -> Walk {
+    Walk { moves, step }
+}
+
 #[derive(Clone, Copy)]
 enum MetricKind {
-    /// Integer increments of up to 20 × this per sample.
-    Counter(u64),
-    /// A random walk around this magnitude, two decimals.
-    Gauge(f64),
+    /// Increments of up to 1–20 × this per sample (the factor fixed per series), in whole units.
+    Counter(f64, Unit),
+    /// Starting within ±50% of this magnitude, in whole units, moving as the walk says.
+    Gauge(f64, Unit, Walk),
     Bucket {
         family: usize,
         median: f64,
@@ -620,95 +711,100 @@ struct Metric {
     scheme: Scheme,
 }
 
-const COUNTERS: [(&str, u64, Scheme); 45] = [
-    ("http_requests_total", 1, Scheme::CodeMethod),
-    ("http_request_size_bytes_total", 1000, Scheme::Method),
-    ("http_response_size_bytes_total", 5000, Scheme::Method),
-    ("http_client_requests_total", 1, Scheme::CodeMethod),
-    ("apiserver_request_total", 1, Scheme::CodeMethod),
-    ("nginx_http_requests_total", 1, Scheme::Code),
-    ("haproxy_backend_http_responses_total", 1, Scheme::Code),
-    ("grpc_server_handled_total", 1, Scheme::CodeMethod),
-    ("grpc_server_started_total", 1, Scheme::Method),
-    ("grpc_server_msg_received_total", 1, Scheme::Method),
-    ("grpc_server_msg_sent_total", 1, Scheme::Method),
-    ("grpc_client_handled_total", 1, Scheme::CodeMethod),
-    ("node_cpu_seconds_total", 1, Scheme::CpuMode),
-    ("node_cpu_guest_seconds_total", 1, Scheme::CpuMode),
-    ("node_schedstat_running_seconds_total", 1, Scheme::Cpu),
-    ("node_schedstat_waiting_seconds_total", 1, Scheme::Cpu),
-    ("node_schedstat_timeslices_total", 100, Scheme::Cpu),
-    ("node_softnet_processed_total", 100, Scheme::Cpu),
-    ("node_softnet_dropped_total", 1, Scheme::Cpu),
-    ("node_context_switches_total", 1000, Scheme::Cpu),
-    ("node_intr_total", 1000, Scheme::Cpu),
-    ("node_network_receive_bytes_total", 10_000, Scheme::Device),
-    ("node_network_transmit_bytes_total", 10_000, Scheme::Device),
-    ("node_network_receive_packets_total", 10, Scheme::Device),
-    ("node_network_transmit_packets_total", 10, Scheme::Device),
-    ("node_network_receive_errs_total", 1, Scheme::Device),
-    ("node_network_transmit_drop_total", 1, Scheme::Device),
-    ("node_disk_read_bytes_total", 4096, Scheme::Device),
-    ("node_disk_written_bytes_total", 4096, Scheme::Device),
-    ("node_disk_reads_completed_total", 1, Scheme::Device),
-    ("node_disk_writes_completed_total", 1, Scheme::Device),
-    ("node_disk_io_time_seconds_total", 1, Scheme::Device),
-    ("process_cpu_seconds_total", 1, Scheme::Mode),
-    ("pg_stat_database_xact_commit_total", 10, Scheme::Mode),
-    ("pg_stat_database_blks_hit_total", 100, Scheme::Mode),
-    ("redis_commands_processed_total", 10, Scheme::Method),
-    ("redis_keyspace_hits_total", 10, Scheme::Method),
-    ("redis_keyspace_misses_total", 1, Scheme::Method),
-    ("redis_net_input_bytes_total", 1000, Scheme::Method),
-    ("nginx_connections_accepted_total", 1, Scheme::Code),
-    ("prometheus_http_requests_total", 1, Scheme::CodeMethod),
-    ("go_gc_cycles_total", 1, Scheme::Mode),
-    ("go_memstats_alloc_bytes_total", 100_000, Scheme::Mode),
-    ("process_io_read_bytes_total", 4096, Scheme::Mode),
-    ("container_cpu_usage_seconds_total", 1, Scheme::Cpu),
+/// The counters, with the unit each counts in: CPU time in clock ticks or nanoseconds, I/O time
+/// in milliseconds, disk bytes in sectors, everything else in ones.
+#[rustfmt::skip]
+const COUNTERS: [(&str, f64, Unit, Scheme); 45] = [
+    ("http_requests_total",                  1.0,       ONE,        Scheme::CodeMethod),
+    ("http_request_size_bytes_total",        1000.0,    ONE,        Scheme::Method),
+    ("http_response_size_bytes_total",       5000.0,    ONE,        Scheme::Method),
+    ("http_client_requests_total",           1.0,       ONE,        Scheme::CodeMethod),
+    ("apiserver_request_total",              1.0,       ONE,        Scheme::CodeMethod),
+    ("nginx_http_requests_total",            1.0,       ONE,        Scheme::Code),
+    ("haproxy_backend_http_responses_total", 1.0,       ONE,        Scheme::Code),
+    ("grpc_server_handled_total",            1.0,       ONE,        Scheme::CodeMethod),
+    ("grpc_server_started_total",            1.0,       ONE,        Scheme::Method),
+    ("grpc_server_msg_received_total",       1.0,       ONE,        Scheme::Method),
+    ("grpc_server_msg_sent_total",           1.0,       ONE,        Scheme::Method),
+    ("grpc_client_handled_total",            1.0,       ONE,        Scheme::CodeMethod),
+    ("node_cpu_seconds_total",               1.0,       CENTI,      Scheme::CpuMode),
+    ("node_cpu_guest_seconds_total",         1.0,       CENTI,      Scheme::CpuMode),
+    ("node_schedstat_running_seconds_total", 1.0,       NANO,       Scheme::Cpu),
+    ("node_schedstat_waiting_seconds_total", 1.0,       NANO,       Scheme::Cpu),
+    ("node_schedstat_timeslices_total",      100.0,     ONE,        Scheme::Cpu),
+    ("node_softnet_processed_total",         100.0,     ONE,        Scheme::Cpu),
+    ("node_softnet_dropped_total",           1.0,       ONE,        Scheme::Cpu),
+    ("node_context_switches_total",          1000.0,    ONE,        Scheme::Cpu),
+    ("node_intr_total",                      1000.0,    ONE,        Scheme::Cpu),
+    ("node_network_receive_bytes_total",     10_000.0,  ONE,        Scheme::Device),
+    ("node_network_transmit_bytes_total",    10_000.0,  ONE,        Scheme::Device),
+    ("node_network_receive_packets_total",   10.0,      ONE,        Scheme::Device),
+    ("node_network_transmit_packets_total",  10.0,      ONE,        Scheme::Device),
+    ("node_network_receive_errs_total",      1.0,       ONE,        Scheme::Device),
+    ("node_network_transmit_drop_total",     1.0,       ONE,        Scheme::Device),
+    ("node_disk_read_bytes_total",           4096.0,    times(512), Scheme::Device),
+    ("node_disk_written_bytes_total",        4096.0,    times(512), Scheme::Device),
+    ("node_disk_reads_completed_total",      1.0,       ONE,        Scheme::Device),
+    ("node_disk_writes_completed_total",     1.0,       ONE,        Scheme::Device),
+    ("node_disk_io_time_seconds_total",      1.0,       MILLI,      Scheme::Device),
+    ("process_cpu_seconds_total",            1.0,       CENTI,      Scheme::Mode),
+    ("pg_stat_database_xact_commit_total",   10.0,      ONE,        Scheme::Mode),
+    ("pg_stat_database_blks_hit_total",      100.0,     ONE,        Scheme::Mode),
+    ("redis_commands_processed_total",       10.0,      ONE,        Scheme::Method),
+    ("redis_keyspace_hits_total",            10.0,      ONE,        Scheme::Method),
+    ("redis_keyspace_misses_total",          1.0,       ONE,        Scheme::Method),
+    ("redis_net_input_bytes_total",          1000.0,    ONE,        Scheme::Method),
+    ("nginx_connections_accepted_total",     1.0,       ONE,        Scheme::Code),
+    ("prometheus_http_requests_total",       1.0,       ONE,        Scheme::CodeMethod),
+    ("go_gc_cycles_total",                   1.0,       ONE,        Scheme::Mode),
+    ("go_memstats_alloc_bytes_total",        100_000.0, ONE,        Scheme::Mode),
+    ("process_io_read_bytes_total",          4096.0,    ONE,        Scheme::Mode),
+    ("container_cpu_usage_seconds_total",    1.0,       NANO,       Scheme::Cpu),
 ];
 
-const GAUGES: [(&str, f64, Scheme); 40] = [
-    ("node_memory_MemAvailable_bytes", 8e9, Scheme::None),
-    ("node_memory_Active_bytes", 4e9, Scheme::None),
-    ("node_memory_Cached_bytes", 2e9, Scheme::None),
-    ("node_memory_Buffers_bytes", 5e8, Scheme::None),
-    ("node_load1", 4.0, Scheme::None),
-    ("node_load5", 4.0, Scheme::None),
-    ("node_load15", 4.0, Scheme::None),
-    ("node_filefd_allocated", 5000.0, Scheme::None),
-    ("node_cpu_scaling_frequency_hertz", 3e9, Scheme::Cpu),
-    ("node_cpu_frequency_max_hertz", 3.5e9, Scheme::Cpu),
-    ("node_hwmon_temp_celsius", 60.0, Scheme::Cpu),
-    ("node_pressure_cpu_waiting_ratio", 1.0, Scheme::Cpu),
-    ("node_filesystem_avail_bytes", 1e11, Scheme::Device),
-    ("node_filesystem_size_bytes", 2e11, Scheme::Device),
-    ("node_filesystem_files_free", 1e7, Scheme::Device),
-    ("node_network_up", 1.0, Scheme::Device),
-    ("node_network_mtu_bytes", 1500.0, Scheme::Device),
-    ("node_disk_io_now", 10.0, Scheme::Device),
-    ("node_network_speed_bytes", 1.25e9, Scheme::Device),
-    ("node_procs_running", 20.0, Scheme::Mode),
-    ("process_resident_memory_bytes", 3e8, Scheme::Mode),
-    ("process_open_fds", 200.0, Scheme::Mode),
-    ("go_goroutines", 300.0, Scheme::Mode),
-    ("go_memstats_heap_inuse_bytes", 2e8, Scheme::Mode),
-    ("pg_stat_activity_count", 50.0, Scheme::Mode),
-    ("pg_database_size_bytes", 5e10, Scheme::Mode),
-    ("redis_connected_clients", 100.0, Scheme::Method),
-    ("redis_memory_used_bytes", 1e9, Scheme::Method),
-    ("redis_db_keys", 1e6, Scheme::Method),
-    ("nginx_connections_active", 500.0, Scheme::Code),
-    ("nginx_connections_waiting", 300.0, Scheme::Code),
-    ("http_requests_in_flight", 20.0, Scheme::Method),
-    ("grpc_server_streams_in_flight", 10.0, Scheme::Method),
-    ("apiserver_current_inflight_requests", 30.0, Scheme::Method),
-    ("container_memory_working_set_bytes", 5e8, Scheme::Cpu),
-    ("container_spec_cpu_shares", 1024.0, Scheme::Cpu),
-    ("kube_pod_container_status_restarts", 3.0, Scheme::Code),
-    ("up", 1.0, Scheme::Code),
-    ("scrape_duration_seconds", 0.05, Scheme::Code),
-    ("scrape_samples_scraped", 1500.0, Scheme::Code),
+/// The gauges, each with the unit its exporter reports in and how it moves.
+#[rustfmt::skip]
+const GAUGES: [(&str, f64, Unit, Walk, Scheme); 40] = [
+    ("node_memory_MemAvailable_bytes",      8e9,    times(1024),          walk(1.0, 0.005), Scheme::None),
+    ("node_memory_Active_bytes",            4e9,    times(1024),          walk(1.0, 0.005), Scheme::None),
+    ("node_memory_Cached_bytes",            2e9,    times(1024),          walk(1.0, 0.002), Scheme::None),
+    ("node_memory_Buffers_bytes",           5e8,    times(1024),          walk(0.5, 0.001), Scheme::None),
+    ("node_load1",                          4.0,    CENTI,                walk(1.0, 0.1),   Scheme::None),
+    ("node_load5",                          4.0,    CENTI,                walk(1.0, 0.03),  Scheme::None),
+    ("node_load15",                         4.0,    CENTI,                walk(1.0, 0.01),  Scheme::None),
+    ("node_filefd_allocated",               5000.0, ONE,                  walk(1.0, 0.01),  Scheme::None),
+    ("node_cpu_scaling_frequency_hertz",    3e9,    times(1000),          walk(1.0, 0.1),   Scheme::Cpu),
+    ("node_cpu_frequency_max_hertz",        3.5e9,  times(100_000_000),   FIXED,            Scheme::Cpu),
+    ("node_hwmon_temp_celsius",             60.0,   ONE,                  walk(0.5, 0.05),  Scheme::Cpu),
+    ("node_pressure_cpu_waiting_ratio",     1.0,    CENTI,                walk(1.0, 0.3),   Scheme::Cpu),
+    ("node_filesystem_avail_bytes",         1e11,   times(4096),          walk(0.5, 1e-5),  Scheme::Device),
+    ("node_filesystem_size_bytes",          2e11,   times(4096),          FIXED,            Scheme::Device),
+    ("node_filesystem_files_free",          1e7,    ONE,                  walk(0.5, 1e-5),  Scheme::Device),
+    ("node_network_up",                     1.0,    ONE,                  FIXED,            Scheme::Device),
+    ("node_network_mtu_bytes",              1500.0, times(1500),          FIXED,            Scheme::Device),
+    ("node_disk_io_now",                    10.0,   ONE,                  walk(1.0, 0.5),   Scheme::Device),
+    ("node_network_speed_bytes",            1.25e9, times(1_250_000_000), FIXED,            Scheme::Device),
+    ("node_procs_running",                  20.0,   ONE,                  walk(1.0, 0.3),   Scheme::Mode),
+    ("process_resident_memory_bytes",       3e8,    times(4096),          walk(1.0, 0.005), Scheme::Mode),
+    ("process_open_fds",                    200.0,  ONE,                  walk(0.3, 0.02),  Scheme::Mode),
+    ("go_goroutines",                       300.0,  ONE,                  walk(0.5, 0.02),  Scheme::Mode),
+    ("go_memstats_heap_inuse_bytes",        2e8,    times(8192),          walk(1.0, 0.05),  Scheme::Mode),
+    ("pg_stat_activity_count",              50.0,   ONE,                  walk(0.5, 0.1),   Scheme::Mode),
+    ("pg_database_size_bytes",              5e10,   times(8192),          walk(0.3, 1e-5),  Scheme::Mode),
+    ("redis_connected_clients",             100.0,  ONE,                  walk(0.5, 0.05),  Scheme::Method),
+    ("redis_memory_used_bytes",             1e9,    ONE,                  walk(1.0, 0.002), Scheme::Method),
+    ("redis_db_keys",                       1e6,    ONE,                  walk(1.0, 0.001), Scheme::Method),
+    ("nginx_connections_active",            500.0,  ONE,                  walk(1.0, 0.05),  Scheme::Code),
+    ("nginx_connections_waiting",           300.0,  ONE,                  walk(1.0, 0.05),  Scheme::Code),
+    ("http_requests_in_flight",             20.0,   ONE,                  walk(1.0, 0.3),   Scheme::Method),
+    ("grpc_server_streams_in_flight",       10.0,   ONE,                  walk(1.0, 0.3),   Scheme::Method),
+    ("apiserver_current_inflight_requests", 30.0,   ONE,                  walk(1.0, 0.3),   Scheme::Method),
+    ("container_memory_working_set_bytes",  5e8,    times(4096),          walk(1.0, 0.005), Scheme::Cpu),
+    ("container_spec_cpu_shares",           1024.0, times(1024),          FIXED,            Scheme::Cpu),
+    ("kube_pod_container_status_restarts",  3.0,    ONE,                  FIXED,            Scheme::Code),
+    ("up",                                  1.0,    ONE,                  FIXED,            Scheme::Code),
+    ("scrape_duration_seconds",             0.05,   NANO,                 walk(1.0, 0.5),   Scheme::Code),
+    ("scrape_samples_scraped",              1500.0, ONE,                  FIXED,            Scheme::Code),
 ];
 
 /// Histogram families (`_bucket`, `_count`, `_sum` each) and the median observation.
@@ -725,17 +821,17 @@ fn metrics() -> &'static [Metric] {
     static METRICS: std::sync::OnceLock<Vec<Metric>> = std::sync::OnceLock::new();
     METRICS.get_or_init(|| {
         let mut all: Vec<Metric> = Vec::with_capacity(100);
-        for (name, scale, scheme) in COUNTERS {
+        for (name, scale, unit, scheme) in COUNTERS {
             all.push(Metric {
                 name: name.to_owned(),
-                kind: MetricKind::Counter(scale),
+                kind: MetricKind::Counter(scale, unit),
                 scheme,
             });
         }
-        for (name, scale, scheme) in GAUGES {
+        for (name, scale, unit, walk, scheme) in GAUGES {
             all.push(Metric {
                 name: name.to_owned(),
-                kind: MetricKind::Gauge(scale),
+                kind: MetricKind::Gauge(scale, unit, walk),
                 scheme,
             });
         }
