@@ -6,7 +6,8 @@
 //! Byte layout:
 //!
 //! ```text
-//! bytes 0..2   u16 big-endian: sample count (low 15 bits); top bit set = decimal values
+//! bytes 0..2   u16 big-endian: sample count (low 14 bits); top bit set = decimal values,
+//!              the next bit set = their differences are factored (see below)
 //! bytes 2..    bit stream, most significant bit of each byte first, zero-padded to a byte:
 //!   sample 0   timestamp as a zigzag varint (8-bit groups), value as its raw 64 bits,
 //!              then, for decimal values, the scale s (4 bits)
@@ -25,10 +26,14 @@
 //!
 //! Decimal values: each value is `n / 10^s` for an integer `n` below 2^53, decoded by exactly
 //! that division (so a value is taken only if the division gives back its very bits); `n` is
-//! coded as the zigzag difference `z` from the previous sample's: `0` → the same value; `10` + z
-//! in the current width; `110` + 6 bits new width (0 means 64) + z; `1110` + 4 bits larger scale
-//! (the previous `n` scaled up with it), then the value's code; `1111` + 64 raw bits for a value
-//! no scale up to 15 holds (NaN, infinities, -0, too many digits), which leaves `n` as it was.
+//! coded as its difference `d` from the previous sample's: `0` → the same value; `10` + the
+//! field in the current width; `110` + a width header, then the field; `1110` + 4 bits larger
+//! scale (the previous `n` scaled up with it), then the value's code; `1111` + 64 raw bits for a
+//! value no scale up to 15 holds (NaN, infinities, -0, too many digits), which leaves `n` as it
+//! was. A width header is 6 bits of width (0 means 64); in a factored chunk also 1 bit (set: the
+//! differences are never negative) and 6 bits `k`: the field is `d / 2^k`, zigzagged unless
+//! unsigned. Counters then pay no sign bit, and byte gauges counted in kB or pages (multiples of
+//! 1024, 4096) no bits for the zeros at the bottom. Unfactored chunks: the field is zigzag(d).
 
 /// The bit pattern Prometheus uses to mark a series stale; an ordinary NaN must not match it.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -36,9 +41,12 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 /// Caps the count header; callers cut chunks long before this.
 pub const MAX_SAMPLES: usize = COUNT_MASK as usize;
 
-/// The header's top bit says the values are decimal; the rest is the count.
+/// The header's top bit says the values are decimal; the next says their differences are
+/// factored (each width header also carries a sign mode and a power of two); the rest is the
+/// count. Chunks written before factoring existed have only the top bit and read as they were.
 const DECIMAL_FLAG: u16 = 0x8000;
-const COUNT_MASK: u16 = !DECIMAL_FLAG;
+const FACTORED_FLAG: u16 = 0x4000;
+const COUNT_MASK: u16 = !(DECIMAL_FLAG | FACTORED_FLAG);
 
 const HEADER_LEN: usize = 2;
 
@@ -128,6 +136,70 @@ struct Decimal {
     n: i64,
     /// Bits of the current difference field; 0 before the first.
     width: u32,
+    /// Differences are stored divided by `2^shift`.
+    shift: u32,
+    /// Differences are never negative, so they are stored without zigzag's sign bit.
+    unsigned: bool,
+    /// The chunk's width headers carry `shift` and `unsigned` (else they stay 0 and false).
+    factored: bool,
+}
+
+impl Decimal {
+    fn first(scale: u32, n: i64, factored: bool) -> Self {
+        Self {
+            scale,
+            n,
+            width: 0,
+            shift: 0,
+            unsigned: false,
+            factored,
+        }
+    }
+
+    /// The field holding difference `d` under the current width header, if it fits there.
+    fn field(&self, d: i64) -> Option<u64> {
+        if self.width == 0 || d.trailing_zeros() < self.shift {
+            return None;
+        }
+        let z = difference_field(d, self.shift, self.unsigned)?;
+        (64 - z.leading_zeros() <= self.width).then_some(z)
+    }
+
+    /// A width header for `d` that also holds every difference the current one holds: the
+    /// shift only shrinks, the sign mode only turns signed, and the width grows to match.
+    fn widened_for(&self, d: i64) -> (Self, u64) {
+        let mut next = *self;
+        if self.factored {
+            let first = self.width == 0;
+            next.shift = if first {
+                d.trailing_zeros()
+            } else {
+                self.shift.min(d.trailing_zeros())
+            };
+            next.unsigned = (first || self.unsigned) && d > 0;
+        }
+        let z = difference_field(d, next.shift, next.unsigned)
+            .expect("a signed field holds every difference");
+        let needed = 64 - z.leading_zeros();
+        let carried = if self.width == 0 {
+            0
+        } else {
+            let signed_again = u32::from(self.unsigned && !next.unsigned);
+            self.width + (self.shift - next.shift) + signed_again
+        };
+        next.width = needed.max(carried).min(64);
+        (next, z)
+    }
+}
+
+/// Difference `d` (a multiple of `2^shift`) as stored: divided, then zigzagged unless unsigned
+/// (None when unsigned and `d` is negative).
+fn difference_field(d: i64, shift: u32, unsigned: bool) -> Option<u64> {
+    let q = d >> shift;
+    match unsigned {
+        true => u64::try_from(q).ok(),
+        false => Some(zigzag(q)),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -173,7 +245,7 @@ impl ChunkEncoder {
                 debug_assert!(self.buf.len() == HEADER_LEN);
                 self.write_uvarint(zigzag(t));
                 self.write_bits(bits, 64);
-                let decimal = smallest_scale(v, 0).map(|(scale, n)| Decimal { scale, n, width: 0 });
+                let decimal = smallest_scale(v, 0).map(|(scale, n)| Decimal::first(scale, n, true));
                 if let Some(decimal) = decimal {
                     self.write_bits(u64::from(decimal.scale), 4);
                 }
@@ -209,10 +281,10 @@ impl ChunkEncoder {
             }
         }
         self.count += 1;
-        let flag = if self.state.decimal.is_some() {
-            DECIMAL_FLAG
-        } else {
-            0
+        let flag = match self.state.decimal {
+            Some(decimal) if decimal.factored => DECIMAL_FLAG | FACTORED_FLAG,
+            Some(_) => DECIMAL_FLAG,
+            None => 0,
         };
         self.buf[..HEADER_LEN].copy_from_slice(&(self.count as u16 | flag).to_be_bytes());
     }
@@ -346,18 +418,28 @@ impl ChunkEncoder {
                 n
             }
         };
-        let z = zigzag(n - decimal.n);
-        if z == 0 {
+        // Both below 2^53 in magnitude, so the difference cannot overflow.
+        let d = n - decimal.n;
+        if d == 0 {
             self.write_bit(false);
         } else {
-            let needed = 64 - z.leading_zeros();
-            if needed <= decimal.width {
-                self.write_bits(0b10, 2);
-            } else {
-                decimal.width = needed;
-                self.write_bits(0b110, 3);
-                self.write_bits(u64::from(needed & 63), 6);
-            }
+            let z = match decimal.field(d) {
+                Some(z) => {
+                    self.write_bits(0b10, 2);
+                    z
+                }
+                None => {
+                    let (widened, z) = decimal.widened_for(d);
+                    decimal = widened;
+                    self.write_bits(0b110, 3);
+                    self.write_bits(u64::from(decimal.width & 63), 6);
+                    if decimal.factored {
+                        self.write_bit(decimal.unsigned);
+                        self.write_bits(u64::from(decimal.shift), 6);
+                    }
+                    z
+                }
+            };
             self.write_bits(z, decimal.width);
         }
         decimal.n = n;
@@ -412,6 +494,7 @@ pub struct ChunkIter<'a> {
     reader: BitReader<'a>,
     count: usize,
     decimal: bool,
+    factored: bool,
     emitted: usize,
     failed: bool,
     state: State,
@@ -429,6 +512,7 @@ impl<'a> ChunkIter<'a> {
             },
             count: usize::from(u16::from_be_bytes(*header) & COUNT_MASK),
             decimal: u16::from_be_bytes(*header) & DECIMAL_FLAG != 0,
+            factored: u16::from_be_bytes(*header) & FACTORED_FLAG != 0,
             emitted: 0,
             failed: false,
             state: State::default(),
@@ -453,7 +537,7 @@ impl<'a> ChunkIter<'a> {
                 let scale = r.read_bits(4, "decimal scale")? as u32;
                 let n = as_decimal(f64::from_bits(v), scale)
                     .ok_or(ChunkError::Corrupt("first value not at the chunk's scale"))?;
-                self.state.decimal = Some(Decimal { scale, n, width: 0 });
+                self.state.decimal = Some(Decimal::first(scale, n, self.factored));
             }
             self.state.t = t;
             self.state.v = v;
@@ -506,6 +590,10 @@ impl<'a> ChunkIter<'a> {
                 0 => 64,
                 width => width,
             };
+            if decimal.factored {
+                decimal.unsigned = r.read_bits(1, "difference sign mode")? == 1;
+                decimal.shift = r.read_bits(6, "difference factor")? as u32;
+            }
         }
         if ones > 0 {
             if decimal.width == 0 {
@@ -514,7 +602,12 @@ impl<'a> ChunkIter<'a> {
                 ));
             }
             let z = r.read_bits(decimal.width, "difference")?;
-            decimal.n = decimal.n.wrapping_add(unzigzag(z));
+            let q = if decimal.unsigned {
+                z as i64
+            } else {
+                unzigzag(z)
+            };
+            decimal.n = decimal.n.wrapping_add(q.wrapping_shl(decimal.shift));
         }
         self.state.decimal = Some(decimal);
         Ok(decimal_value(decimal.n, decimal.scale).to_bits())
@@ -963,6 +1056,7 @@ mod tests {
         for good in [
             encode(&counter(80, 2)),
             encode(&decimal_gauge(80, 2, 1e4)),
+            encode(&page_gauge(80, 2)),
             encode(&xor_coded),
         ] {
             mutate_and_decode(&good, &mut rng);
@@ -1017,6 +1111,100 @@ mod tests {
         let mean = total / chunks as f64;
         eprintln!("two-decimal gauge, 240 samples: mean {mean:.3} bytes/sample");
         assert!(mean <= 1.8, "mean {mean} bytes/sample");
+    }
+
+    /// Bytes in 4 KiB pages, as process and container memory are reported: a walk of up to
+    /// 1024 pages either way per sample.
+    fn page_gauge(n: usize, seed: u64) -> Vec<(i64, f64)> {
+        let mut rng = Rng::seeded(seed);
+        let mut pages = 100_000 + rng.below(100_000) as i64;
+        (0..n as i64)
+            .map(|slot| {
+                pages += rng.below(2049) as i64 - 1024;
+                (1_700_000_000_000 + slot * 15_000, (pages * 4096) as f64)
+            })
+            .collect()
+    }
+
+    /// Unfactored, each change costs its 23 bits (12 of them always zero) plus the sign and
+    /// prefixes, ~3.4 bytes; factored, the zeros go.
+    #[test]
+    fn page_counted_gauges_pay_nothing_for_the_zeros_at_the_bottom() {
+        let chunks = 50;
+        let mut total = 0.0;
+        for seed in 0..chunks {
+            let samples = page_gauge(240, seed);
+            let bytes = assert_round_trip(&samples);
+            total += bytes.len() as f64 / samples.len() as f64;
+        }
+        let mean = total / chunks as f64;
+        eprintln!("page-counted gauge, 240 samples: mean {mean:.3} bytes/sample");
+        assert!(mean <= 2.0, "mean {mean} bytes/sample");
+    }
+
+    /// Increments of 0..=255: 8 bits each, plus 3 for prefix and timestamp and the chunk's
+    /// header (~1.46 bytes a sample). Zigzag would add a sign bit to every one (~1.58).
+    #[test]
+    fn counters_pay_no_sign_bit() {
+        let mut rng = Rng::seeded(3);
+        let mut v = 1e6;
+        let samples: Vec<_> = (0..240)
+            .map(|slot| {
+                v += rng.below(256) as f64;
+                (1_700_000_000_000 + slot * 15_000, v)
+            })
+            .collect();
+        let bytes = assert_round_trip(&samples);
+        let per_sample = bytes.len() as f64 / samples.len() as f64;
+        assert!(per_sample <= 1.5, "{per_sample} bytes/sample");
+    }
+
+    /// A decimal chunk as nightlight wrote them before differences were factored (values with
+    /// rescales, a raw NaN, width growth and a negative step); it must still read, and resume
+    /// in its own coding.
+    #[test]
+    fn chunks_written_before_factoring_still_read_and_resume() {
+        let written: [u8; 53] = [
+            0x80, 0x0a, 0x80, 0xa0, 0xab, 0xfe, 0xf9, 0x62, 0x3f, 0xf8, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x19, 0x87, 0x5c, 0x25, 0x10, 0x00, 0x3c, 0x58, 0x89, 0x5b, 0xff, 0xec,
+            0x7c, 0xd2, 0x68, 0x00, 0x18, 0x01, 0x8b, 0xdf, 0xfe, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x1c, 0x79, 0x2b, 0xcb, 0x85, 0x00, 0x1f, 0x28, 0x4e, 0x1f,
+        ];
+        let values = [
+            1.5,
+            2.0,
+            2.0,
+            1.25,
+            100.0,
+            99.75,
+            f64::NAN,
+            3.125,
+            3.0,
+            -7.0,
+        ];
+        let times = [
+            0, 15_000, 30_000, 45_001, 60_000, 75_000, 90_000, 105_000, 120_000, 135_000,
+        ];
+        let want: Vec<(i64, f64)> = times
+            .iter()
+            .zip(values)
+            .map(|(&t, v)| (1_700_000_000_000 + t, v))
+            .collect();
+        let bits = |samples: &[(i64, f64)]| -> Vec<(i64, u64)> {
+            samples.iter().map(|&(t, v)| (t, v.to_bits())).collect()
+        };
+        assert!(is_decimal(&written));
+        assert_eq!(bits(&decode_all(&written).unwrap()), bits(&want));
+
+        let mut resumed = ChunkEncoder::resume(&written).unwrap();
+        let more = [(1_700_000_150_000, -6.5), (1_700_000_165_000, 4096.0)];
+        for (t, v) in more {
+            resumed.push(t, v);
+        }
+        let bytes = resumed.bytes();
+        assert_eq!(u16::from_be_bytes([bytes[0], bytes[1]]) & FACTORED_FLAG, 0);
+        let all: Vec<_> = want.iter().copied().chain(more).collect();
+        assert_eq!(bits(&decode_all(&bytes).unwrap()), bits(&all));
     }
 
     #[test]
