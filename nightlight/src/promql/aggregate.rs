@@ -36,21 +36,31 @@ pub(super) fn evaluate(
     // group by a hash of its grouping labels; a group's own label set is built once.
     let modifier = &expr.modifier;
     let mut groups: Vec<(Labels, Vec<Sample>)> = Vec::new();
-    let mut by_hash: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
-    for sample in input {
-        let mut hasher = FxHasher::default();
-        for label in grouping(&sample.labels, modifier) {
-            label.hash(&mut hasher);
-        }
-        let candidates = by_hash.entry(hasher.finish()).or_default();
-        let found = candidates.iter().copied().find(|&at| {
-            grouping(&groups[at].1[0].labels, modifier).eq(grouping(&sample.labels, modifier))
-        });
-        match found {
-            Some(at) => groups[at].1.push(sample),
-            None => {
-                candidates.push(groups.len());
-                groups.push((group_of(&sample.labels), vec![sample]));
+    let one_group = match modifier {
+        None => true,
+        Some(LabelModifier::Include(by)) => by.labels.is_empty(),
+        Some(LabelModifier::Exclude(_)) => false,
+    };
+    if one_group && !input.is_empty() {
+        // `sum(x)`, `avg by () (x)`: no label decides anything, so nothing is hashed.
+        groups.push((Labels::default(), input));
+    } else {
+        let mut by_hash: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+        for sample in input {
+            let mut hasher = FxHasher::default();
+            for label in grouping(&sample.labels, modifier) {
+                label.hash(&mut hasher);
+            }
+            let candidates = by_hash.entry(hasher.finish()).or_default();
+            let found = candidates.iter().copied().find(|&at| {
+                grouping(&groups[at].1[0].labels, modifier).eq(grouping(&sample.labels, modifier))
+            });
+            match found {
+                Some(at) => groups[at].1.push(sample),
+                None => {
+                    candidates.push(groups.len());
+                    groups.push((group_of(&sample.labels), vec![sample]));
+                }
             }
         }
     }
