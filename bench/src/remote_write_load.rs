@@ -397,11 +397,13 @@ enum Kind {
         max_increment: u64,
         unit: Unit,
     },
-    /// `units` of `unit`, wandering around `level`; see [`Walk`].
+    /// `units` of `unit`, wandering around `level`: with probability `moves`, by up to
+    /// `step_units` either way (see [`Walk`]).
     Gauge {
         units: u64,
         level: f64,
-        walk: Walk,
+        moves: f64,
+        step_units: f64,
         unit: Unit,
     },
     Bucket {
@@ -460,10 +462,8 @@ impl Series {
                 Kind::Gauge {
                     units,
                     level: units as f64,
-                    walk: Walk {
-                        step: unit.units_in(walk.step * scale),
-                        ..walk
-                    },
+                    moves: walk.moves,
+                    step_units: unit.units_in(walk.step * scale),
                     unit,
                 }
             }
@@ -510,13 +510,14 @@ impl Series {
             Kind::Gauge {
                 units,
                 level,
-                walk,
+                moves,
+                step_units,
                 unit,
             } => {
-                if self.rng.unit() < walk.moves {
+                if self.rng.unit() < *moves {
                     let now = *units as f64;
                     let pull = (*level - now) * REVERSION;
-                    let moved = now + pull + (2.0 * self.rng.unit() - 1.0) * walk.step;
+                    let moved = now + pull + (2.0 * self.rng.unit() - 1.0) * *step_units;
                     *units = moved.round().max(0.0) as u64;
                 }
                 unit.value(*units)

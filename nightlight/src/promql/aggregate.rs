@@ -32,8 +32,10 @@ pub(super) fn evaluate(
         return count_values(&param, input, &group_of, t);
     }
 
-    // Groups in order of first appearance, as Prometheus emits them. An element finds its
-    // group by a hash of its grouping labels; a group's own label set is built once.
+    // Groups in order of first appearance, as Prometheus emits them. Without grouping labels
+    // (`sum(x)`, `avg by () (x)`) every element is in the one group (none for no elements);
+    // otherwise an element finds its group by a hash of its grouping labels, and a group's
+    // own label set is built once.
     let modifier = &expr.modifier;
     let mut groups: Vec<(Labels, Vec<Sample>)> = Vec::new();
     let one_group = match modifier {
@@ -41,9 +43,10 @@ pub(super) fn evaluate(
         Some(LabelModifier::Include(by)) => by.labels.is_empty(),
         Some(LabelModifier::Exclude(_)) => false,
     };
-    if one_group && !input.is_empty() {
-        // `sum(x)`, `avg by () (x)`: no label decides anything, so nothing is hashed.
-        groups.push((Labels::default(), input));
+    if one_group {
+        if !input.is_empty() {
+            groups.push((Labels::default(), input));
+        }
     } else {
         let mut by_hash: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
         for sample in input {
